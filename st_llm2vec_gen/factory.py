@@ -1,0 +1,34 @@
+"""Building a new LLM2Vec-Gen SentenceTransformer around a backbone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sentence_transformers import SentenceTransformer
+
+from .models import EMBEDDED_BACKBONE, LLM2VecGen
+from .prompts import DEFAULT_PROMPTS
+
+
+def create_model(
+    backbone: str = EMBEDDED_BACKBONE,
+    prompts: dict[str, str] | None = None,
+    device: str | None = None,
+    **module_kwargs: Any,
+) -> SentenceTransformer:
+    """Creates an untrained LLM2Vec-Gen model with the default answer-describing prompts.
+
+    Args:
+        backbone: A hub id, local directory, ``.gguf`` file or :data:`EMBEDDED_BACKBONE`.
+        prompts: ST prompts; defaults to :data:`DEFAULT_PROMPTS`.
+        device: Device for the model, e.g. ``"cuda"``; ST picks one when None.
+        **module_kwargs: Passed to :class:`LLM2VecGen` (``num_tokens``, ``embedding_dim``, ``max_seq_length``,
+            ``store_backbone``, ``model_kwargs``, ``seed``).
+
+    Returns:
+        A SentenceTransformer whose only module is the :class:`LLM2VecGen` module.
+    """
+    module = LLM2VecGen(backbone, **module_kwargs)
+    return SentenceTransformer(
+        modules=[module], prompts=dict(DEFAULT_PROMPTS if prompts is None else prompts), device=device
+    )

