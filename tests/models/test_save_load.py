@@ -1,0 +1,132 @@
+"""Saving and loading LLM2VecGen as a standard ST directory: round trips, self-contained dirs, bad files."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import save_backbone
+from sentence_transformers import SentenceTransformer
+
+from st_llm2vec_gen import DEFAULT_PROMPTS, LLM2VecGen, create_model
+
+TEXTS = ["Where do polar bears live?", "Paris is the capital of France.", "Photosynthesis makes sugar."]
+
+
+@pytest.fixture()
+def model(backbone_path):
+    model = create_model(backbone_path, num_tokens=3, max_seq_length=40, seed=1)
+    with_noise = {k: v + 0.01 for k, v in model[0].trainable_state_dict().items()}
+    model[0].load_trainable_state(with_noise)  # not the initial values: a reload must not fall back to them
+    return model
+
+
+def test_round_trip_by_reference_is_exact(model, tmp_path, backbone_path):
+    model.save(str(tmp_path))
+    names = sorted(os.listdir(tmp_path))
+    assert "backbone" not in names and "st_llm2vec_gen.py" not in names
+    assert os.path.getsize(tmp_path / "model.safetensors") < 100_000  # the head only, never the backbone
+    modules = json.loads((tmp_path / "modules.json").read_text())
+    assert modules[0]["type"] == "st_llm2vec_gen.LLM2VecGen"
+    config = json.loads((tmp_path / "config_sentence_transformers.json").read_text())
+    assert "st-llm2vec-gen" in config["requirements"]
+    assert config["prompts"]["query"] == DEFAULT_PROMPTS["query"]
+
+    loaded = SentenceTransformer(str(tmp_path), trust_remote_code=True)
+    assert isinstance(loaded[0], LLM2VecGen)
+    assert loaded[0].backbone_name_or_path == backbone_path
+    np.testing.assert_array_equal(loaded.encode_query(TEXTS), model.encode_query(TEXTS))
+    np.testing.assert_array_equal(loaded.encode_document(TEXTS), model.encode_document(TEXTS))
+
+
+def test_missing_package_gives_an_install_hint(model, tmp_path):
+    model.save(str(tmp_path))
+    path = tmp_path / "config_sentence_transformers.json"
+    config = json.loads(path.read_text())
+    config["requirements"]["st-llm2vec-gen"]["specifier"] = ">=99"  # as if the package were missing or too old
+    path.write_text(json.dumps(config))
+    with pytest.raises(ImportError, match="pip install"):
+        SentenceTransformer(str(tmp_path), trust_remote_code=True)
+
+
+BLOCKED_IMPORT = """
+import importlib.abc, sys
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "st_llm2vec_gen":
+            raise ModuleNotFoundError(name)
+sys.meta_path.insert(0, Block())
+import numpy as np
+from sentence_transformers import SentenceTransformer
+model = SentenceTransformer(sys.argv[1], trust_remote_code=True)
+np.save(sys.argv[2], model.encode_query(sys.argv[3:]))
+assert type(model[0]).__name__ == "LLM2VecGen"
+assert not any(m.split(".")[0] == "st_llm2vec_gen" for m in sys.modules), "the package was imported"
+"""
+
+
+def test_self_contained_dir_loads_without_the_package(model, tmp_path):
+    model[0].store_backbone = True
+    model.save(str(tmp_path / "model"))
+    assert (tmp_path / "model" / "backbone" / "config.json").is_file()
+    assert (tmp_path / "model" / "st_llm2vec_gen.py").is_file()
+    config = json.loads((tmp_path / "model" / "config_sentence_transformers.json").read_text())
+    assert "st-llm2vec-gen" not in config["requirements"]
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(tmp_path / "modules")}
+    out = tmp_path / "embeddings.npy"
+    args = [sys.executable, "-c", BLOCKED_IMPORT, str(tmp_path / "model"), str(out), *TEXTS]
+    result = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    np.testing.assert_array_equal(np.load(out), model.encode_query(TEXTS))
+
+
+def test_backbone_override_and_mismatch(model, tmp_path):
+    model.save(str(tmp_path / "model"))
+    other = save_backbone(tmp_path / "other", "llama", hidden_size=64)
+    with pytest.raises(ValueError, match="hidden size"):
+        SentenceTransformer(str(tmp_path / "model"), trust_remote_code=True, model_kwargs={"backbone": other})
+
+
+def test_vocabulary_mismatch(model, tmp_path):
+    model.save(str(tmp_path / "model"))
+    hidden = model[0].hidden_size
+    arch = model[0].backbone.config.model_type
+    other = save_backbone(tmp_path / "other", arch, hidden_size=hidden, vocab_size=512)
+    with pytest.raises(ValueError, match="vocabulary 400"):
+        SentenceTransformer(str(tmp_path / "model"), trust_remote_code=True, model_kwargs={"backbone": other})
+
+
+def test_missing_and_corrupt_weights(model, tmp_path):
+    model.save(str(tmp_path))
+    weights = tmp_path / "model.safetensors"
+    data = weights.read_bytes()
+    weights.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="corrupt"):
+        SentenceTransformer(str(tmp_path), trust_remote_code=True)
+    weights.unlink()
+    with pytest.raises(FileNotFoundError, match="model.safetensors"):
+        SentenceTransformer(str(tmp_path), trust_remote_code=True)
+    (tmp_path / "llm2vec_gen_config.json").unlink()
+    with pytest.raises(FileNotFoundError, match="llm2vec_gen_config.json"):
+        SentenceTransformer(str(tmp_path), trust_remote_code=True)
+
+
+def test_backbone_object_without_path_needs_store_backbone(backbone_path, tmp_path):
+    loaded = LLM2VecGen(backbone_path)
+    module = LLM2VecGen(loaded.backbone, tokenizer=loaded.tokenizer)
+    module.backbone_name_or_path = ""
+    with pytest.raises(ValueError, match="store_backbone=True"):
+        module.save(str(tmp_path))
+
+
+def test_wrong_shaped_weights_are_named(model):
+    weights = dict(model[0].trainable_state_dict())
+    weights["alignment.weight"] = weights["alignment.weight"][:2]
+    with pytest.raises(ValueError, match="alignment.weight"):
+        model[0].load_trainable_state(weights)
