@@ -133,19 +133,24 @@ class LLM2VecGen(InputModule):
     # ----------------------------------------------------------------------------------------------------------------
     # Inputs
     def preprocess(
-        self, inputs: Sequence[str], prompt: str | None = None, **kwargs: Any
+        self, inputs: Sequence[str], prompt: str | None = None, task: str | None = None, **kwargs: Any
     ) -> dict[str, torch.Tensor]:
         """Tokenizes ``prompt + " " + text`` left-padded, cut to leave room for the N compression tokens.
 
         Args:
             inputs: The texts.
             prompt: The instruction describing the answer to produce (ST's prompt), joined to each text by a space.
-            **kwargs: Ignored (e.g. ``task``).
+            task: ``"response"`` tokenizes the texts as reconstruction targets instead (see
+                :meth:`preprocess_responses`); ST's trainer passes it for columns in ``router_mapping``.
+            **kwargs: ``max_length`` overrides ``max_seq_length``; others are ignored.
 
         Returns:
             ``input_ids`` and ``attention_mask`` (B, L); the last N positions are the compression-token slots.
         """
         texts = validate_texts(inputs)
+        max_length = kwargs.get("max_length") or self.max_seq_length
+        if task == "response":
+            return self.preprocess_responses(texts, max_length)
         if prompt:
             sep = "" if prompt[-1].isspace() else " "
             texts = [prompt + sep + text for text in texts]
@@ -153,7 +158,7 @@ class LLM2VecGen(InputModule):
             texts,
             padding=True,
             truncation=True,
-            max_length=self.max_seq_length - self.num_tokens,
+            max_length=max_length - self.num_tokens,
             padding_side="left",
             return_tensors="pt",
         )
@@ -163,6 +168,26 @@ class LLM2VecGen(InputModule):
             "input_ids": torch.cat([encoded["input_ids"], slots], dim=1),  # (B, L)
             "attention_mask": torch.cat([encoded["attention_mask"], torch.ones_like(slots)], dim=1),  # (B, L)
         }
+
+    def preprocess_responses(self, texts: Sequence[str], max_length: int | None = None) -> dict[str, torch.Tensor]:
+        """Tokenizes responses as decoder targets: no special tokens but the backbone's EOS at the end, right-padded.
+
+        Returns:
+            ``input_ids`` and ``attention_mask`` (B, T), T <= ``max_length``; a cut response keeps its EOS.
+        """
+        limit = (max_length or self.max_seq_length) - 1
+        ids = self.tokenizer(list(texts), add_special_tokens=False, truncation=True, max_length=limit)["input_ids"]
+        eos = self.eos_token_id
+        padded = self.tokenizer.pad({"input_ids": [row + [eos] for row in ids]}, padding_side="right", return_tensors="pt")
+        return {"input_ids": padded["input_ids"], "attention_mask": padded["attention_mask"]}  # (B, T)
+
+    @property
+    def eos_token_id(self) -> int:
+        """The backbone's own end-of-sequence id (its generation config's first, else the tokenizer's)."""
+        eos = self.backbone.generation_config.eos_token_id
+        if isinstance(eos, list):
+            eos = eos[0] if eos else None
+        return eos if eos is not None else self.tokenizer.eos_token_id
 
     # ----------------------------------------------------------------------------------------------------------------
     # Forward

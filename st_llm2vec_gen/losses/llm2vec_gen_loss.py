@@ -1,0 +1,121 @@
+"""LLM2VecGenLoss: alignment with the teacher's embedding of the response + reconstruction of the response."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from sentence_transformers import SentenceTransformer
+from torch import nn
+
+from ..models.llm2vec_gen import LLM2VecGen
+from ..teachers import SelfTeacher
+
+ROUTER_HINT = (
+    "LLM2VecGenLoss needs the response column tokenized as decoder targets: pass "
+    "router_mapping={'response': 'response'} to SentenceTransformerTrainingArguments."
+)
+
+
+class LLM2VecGenLoss(nn.Module):
+    """The LLM2Vec-Gen objective, for ``SentenceTransformerTrainer``.
+
+    ``L = alignment_weight * MSE(student(query), teacher(response)) + reconstruction_weight * CE(response | R(h))``,
+    where the reconstruction term is the frozen backbone's next-token cross-entropy of the response after the soft
+    prompt R(h) of the query. Both terms are returned as a dict, so the trainer logs them separately.
+
+    Dataset columns, in this order: ``query`` (text), ``response`` (text) and, optionally, ``label`` (the teacher's
+    embedding of the response, a list of floats). Without ``label``, the frozen backbone itself is the teacher,
+    computed online (see :class:`~st_llm2vec_gen.teachers.SelfTeacher`). The training arguments need
+    ``router_mapping={"response": "response"}``.
+
+    Args:
+        model: A SentenceTransformer whose first module is :class:`LLM2VecGen`.
+        alignment_weight: Weight of the alignment MSE.
+        reconstruction_weight: Weight of the reconstruction cross-entropy.
+    """
+
+    def __init__(
+        self, model: SentenceTransformer, alignment_weight: float = 1.0, reconstruction_weight: float = 1.0
+    ) -> None:
+        super().__init__()
+        if not isinstance(model[0], LLM2VecGen):
+            raise TypeError(f"LLM2VecGenLoss needs an LLM2VecGen model, got {type(model[0]).__name__} first.")
+        self.model = model
+        self.alignment_weight = alignment_weight
+        self.reconstruction_weight = reconstruction_weight
+
+    @property
+    def module(self) -> LLM2VecGen:
+        """The LLM2VecGen module, also when the trainer has wrapped the model in DDP."""
+        return getattr(self.model, "module", self.model)[0]
+
+    def forward(
+        self, sentence_features: list[dict[str, Any]], labels: torch.Tensor | None
+    ) -> dict[str, torch.Tensor]:
+        if len(sentence_features) != 2:
+            raise ValueError(
+                f"LLM2VecGenLoss expects two text columns, query then response, got {len(sentence_features)}."
+            )
+        query, response = sentence_features
+        if response.get("task") != "response":
+            raise ValueError(ROUTER_HINT)
+        out = self.model(query)  # through the (possibly DDP-wrapped) model, so gradients synchronise
+        embedding = out["sentence_embedding"]  # (B, D)
+        if labels is None:
+            target = SelfTeacher(self.module).embed_features(response["input_ids"], response["attention_mask"])
+        else:
+            target = labels.to(embedding.device, torch.float32)  # (B, D)
+        if target.shape != embedding.shape:
+            raise ValueError(
+                f"Teacher embeddings have shape {tuple(target.shape)} but the student's are "
+                f"{tuple(embedding.shape)}: the head's embedding_dim must equal the teacher's dimension."
+            )
+        alignment = F.mse_loss(embedding.float(), target)
+        reconstruction = reconstruction_loss(
+            self.module, out["soft_prompt"], response["input_ids"], response["attention_mask"]
+        )
+        return {
+            "alignment": self.alignment_weight * alignment,
+            "reconstruction": self.reconstruction_weight * reconstruction,
+        }
+
+    def get_config_dict(self) -> dict[str, float]:
+        return {"alignment_weight": self.alignment_weight, "reconstruction_weight": self.reconstruction_weight}
+
+    @property
+    def citation(self) -> str:
+        return "LLM2Vec-Gen, arXiv:2603.10913 (2026)."
+
+
+def reconstruction_loss(
+    module: LLM2VecGen, soft_prompt: torch.Tensor, response_ids: torch.Tensor, response_mask: torch.Tensor
+) -> torch.Tensor:
+    """Mean next-token cross-entropy of the frozen backbone regenerating the responses after their soft prompts.
+
+    Batched with no per-sample loops: every soft prompt has length N, so ``[R(h); embed(response)]`` is one
+    right-padded tensor. Logits are computed only at the positions that predict a real response token.
+
+    Args:
+        module: The LLM2VecGen module (its single backbone copy is used).
+        soft_prompt: R(h), (B, N, H).
+        response_ids: (B, T) right-padded, each ending with EOS.
+        response_mask: (B, T).
+
+    Returns:
+        A scalar: the mean over all real response tokens.
+    """
+    backbone = module.backbone
+    n = soft_prompt.shape[1]
+    embeds = backbone.get_input_embeddings()(response_ids)  # (B, T, H)
+    inputs = torch.cat([soft_prompt.to(embeds.dtype), embeds], dim=1)  # (B, N+T, H)
+    mask = torch.cat([response_mask.new_ones(response_mask.shape[0], n), response_mask], dim=1)  # (B, N+T)
+    position_ids = (mask.long().cumsum(-1) - 1).clamp(min=0)  # (B, N+T)
+    hidden = backbone.base_model(
+        inputs_embeds=inputs, attention_mask=mask, position_ids=position_ids, use_cache=False
+    ).last_hidden_state  # (B, N+T, H)
+    predicting = hidden[:, n - 1 : -1]  # (B, T, H): position N-1+t predicts response token t
+    selected = response_mask.bool()  # (B, T)
+    logits = backbone.get_output_embeddings()(predicting[selected])  # (M, V) for the M real tokens only
+    return F.cross_entropy(logits.float(), response_ids[selected])
