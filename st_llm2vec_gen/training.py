@@ -122,7 +122,7 @@ def train(config: TrainConfig):
         gradient_accumulation_steps=config.gradient_accumulation_steps,
         max_steps=config.max_steps,
         bf16=config.bf16,
-        gradient_checkpointing=config.activation_checkpointing,
+        activation_checkpointing=config.activation_checkpointing,
         logging_steps=config.logging_steps,
         save_steps=config.save_steps,
         save_total_limit=config.save_total_limit,

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach the hub
 
 CORPUS = [
     "Polar bears live in the Arctic, on sea ice and snow near the North Pole.",
