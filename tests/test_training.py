@@ -55,7 +55,7 @@ def test_activation_checkpointing_gives_the_same_gradients(llama_path):
         model = create_model(llama_path, num_tokens=2, max_seq_length=32)
         if checkpointing:
             model[0].backbone.activation_checkpointing_enable()
-            assert model[0].backbone.is_gradient_checkpointing
+            assert model[0].backbone.is_activation_checkpointing
         model.train()
         module = model[0]
         query = module.preprocess(["Where do polar bears live?", "Hi"])
