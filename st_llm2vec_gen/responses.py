@@ -117,9 +117,12 @@ def generate_responses(
     done = _load_done(output_path, queries, settings)
     todo = [i for i in todo_ids if i not in done]
     logger.info("%d of %d queries already answered in %s", len(todo_ids) - len(todo), len(todo_ids), output_path)
-    with open(output_path, "a", encoding="utf-8") as out, tqdm(
-        total=len(todo_ids), initial=len(todo_ids) - len(todo), disable=not show_progress, desc="Generating"
-    ) as bar:
+    with (
+        open(output_path, "a", encoding="utf-8") as out,
+        tqdm(
+            total=len(todo_ids), initial=len(todo_ids) - len(todo), disable=not show_progress, desc="Generating"
+        ) as bar,
+    ):
         for start in range(0, len(todo), settings.batch_size):
             batch = todo[start : start + settings.batch_size]
             if settings.do_sample:

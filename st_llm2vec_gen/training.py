@@ -94,7 +94,8 @@ def train(config: TrainConfig):
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
 
     pairs = load_pairs(config.data, config.limit)  # fail fast on bad data
-    model_kwargs = {k: v for k, v in (("dtype", config.dtype), ("attn_implementation", config.attn_implementation)) if v}
+    backbone_settings = {"dtype": config.dtype, "attn_implementation": config.attn_implementation}
+    model_kwargs = {k: v for k, v in backbone_settings.items() if v}
     teacher = None if config.teacher == "self" else load_teacher(config.teacher, prompt=config.teacher_prompt)
     model = create_model(
         config.backbone,

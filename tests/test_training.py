@@ -37,7 +37,8 @@ def test_train_end_to_end(llama_path, tmp_path):
     )  # fmt: skip
     model = train(config)
     reloaded = SentenceTransformer(str(tmp_path / "out" / "final"), trust_remote_code=True)
-    torch.testing.assert_close(reloaded.encode(["x"], convert_to_tensor=True), model.encode(["x"], convert_to_tensor=True))
+    expected = model.encode(["x"], convert_to_tensor=True)
+    torch.testing.assert_close(reloaded.encode(["x"], convert_to_tensor=True), expected)
     history = json.loads((tmp_path / "out" / "log_history.json").read_text())
     assert any("reconstruction" in h for h in history)
 

@@ -51,9 +51,7 @@ class LLM2VecGenLoss(nn.Module):
         """The LLM2VecGen module, also when the trainer has wrapped the model in DDP."""
         return getattr(self.model, "module", self.model)[0]
 
-    def forward(
-        self, sentence_features: list[dict[str, Any]], labels: torch.Tensor | None
-    ) -> dict[str, torch.Tensor]:
+    def forward(self, sentence_features: list[dict[str, Any]], labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
         if len(sentence_features) != 2:
             raise ValueError(
                 f"LLM2VecGenLoss expects two text columns, query then response, got {len(sentence_features)}."

@@ -5,8 +5,8 @@ the sequence and its final hidden states at the N positions, ``h`` (B, N, H), gi
 and the embedding ``mean_n A(R(h))`` (B, D). The backbone is never modified, so the same weights keep serving
 generation, and :meth:`LLM2VecGen.decode` turns the soft prompt back into text with it.
 
-This file (with ``backbones.py``) is copied into self-contained saved models, so it imports only torch,
-transformers, safetensors, sentence-transformers and its sibling ``backbones``.
+This file and its siblings ``backbones.py``, ``decoding.py`` and ``inputs.py`` are copied into self-contained saved
+models, so they import only torch, transformers, safetensors, sentence-transformers and each other.
 """
 
 from __future__ import annotations
@@ -24,9 +24,11 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from sentence_transformers.base.modules import InputModule
 from torch import nn
-from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from .backbones import EMBEDDED_BACKBONE, freeze, load_backbone
+from .decoding import DecodingMixin
+from .inputs import validate_texts
 
 logger = logging.getLogger(__name__)
 
@@ -34,10 +36,11 @@ CONFIG_NAME = "llm2vec_gen_config.json"
 WEIGHTS_NAME = "model.safetensors"
 BACKBONE_FOLDER = "backbone"
 CODE_NAME = "st_llm2vec_gen.py"  # the saved class reference is "st_llm2vec_gen.LLM2VecGen"
+CODE_SIBLINGS = ("backbones.py", "decoding.py", "inputs.py")  # its relative imports
 PACKAGE = "st-llm2vec-gen"
 
 
-class LLM2VecGen(InputModule):
+class LLM2VecGen(DecodingMixin, InputModule):
     """Generative embedding module: embeds the answer a frozen decoder LLM would give to a text.
 
     Args:
@@ -178,7 +181,8 @@ class LLM2VecGen(InputModule):
         limit = (max_length or self.max_seq_length) - 1
         ids = self.tokenizer(list(texts), add_special_tokens=False, truncation=True, max_length=limit)["input_ids"]
         eos = self.eos_token_id
-        padded = self.tokenizer.pad({"input_ids": [row + [eos] for row in ids]}, padding_side="right", return_tensors="pt")
+        rows = {"input_ids": [row + [eos] for row in ids]}
+        padded = self.tokenizer.pad(rows, padding_side="right", return_tensors="pt")
         return {"input_ids": padded["input_ids"], "attention_mask": padded["attention_mask"]}  # (B, T)
 
     @property
@@ -222,70 +226,6 @@ class LLM2VecGen(InputModule):
         return features
 
     # ----------------------------------------------------------------------------------------------------------------
-    # Decoding and interpretation
-    def _run(self, texts: Sequence[str], prompt: str | None) -> dict[str, torch.Tensor]:
-        device = self.compression_tokens.device
-        features = {k: v.to(device) for k, v in self.preprocess(texts, prompt=prompt).items()}
-        return self.forward(features)
-
-    @torch.inference_mode()
-    def decode(
-        self, texts: Sequence[str], prompt: str | None = None, max_new_tokens: int = 64, batch_size: int = 16
-    ) -> list[str]:
-        """Generates text from each embedding's soft prompt R(h) with the frozen backbone.
-
-        Greedy, batched, with KV cache, stopping at the backbone's own EOS.
-
-        Args:
-            texts: The texts to encode and decode.
-            prompt: The instruction used when encoding, e.g. ``model.prompts["query"]``.
-            max_new_tokens: Maximum generated tokens per text.
-            batch_size: Texts per generation batch.
-
-        Returns:
-            One decoded string per text.
-        """
-        texts = validate_texts(texts)
-        decoded: list[str] = []
-        for start in range(0, len(texts), batch_size):
-            soft_prompt = self._run(texts[start : start + batch_size], prompt)["soft_prompt"]  # (b, N, H)
-            decoded += self.generate_from_soft_prompt(soft_prompt, max_new_tokens)
-        return decoded
-
-    def generate_from_soft_prompt(self, soft_prompt: torch.Tensor, max_new_tokens: int = 64) -> list[str]:
-        """Greedy generation from soft prompts (B, N, H) alone; all have length N, so no padding is needed."""
-        embeds = soft_prompt.to(self.backbone.dtype)
-        eos = self.backbone.generation_config.eos_token_id or self.tokenizer.eos_token_id
-        config = GenerationConfig(
-            max_new_tokens=max_new_tokens,
-            do_sample=False,
-            use_cache=True,
-            eos_token_id=eos,
-            pad_token_id=self.tokenizer.pad_token_id,
-        )
-        attention_mask = torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device)  # (B, N)
-        ids = self.backbone.generate(inputs_embeds=embeds, attention_mask=attention_mask, generation_config=config)
-        # ids: (B, T), only the new tokens when generating from embeddings
-        return [text.strip() for text in self.tokenizer.batch_decode(ids, skip_special_tokens=True)]
-
-    @torch.inference_mode()
-    def logit_lens(self, texts: Sequence[str], top_k: int = 10, prompt: str | None = None) -> list[list[str]]:
-        """Top vocabulary tokens of the compression states h through the backbone's LM head.
-
-        Args:
-            texts: The texts to inspect.
-            top_k: Tokens to return per text, by probability averaged over the N positions.
-            prompt: The instruction used when encoding.
-
-        Returns:
-            For each text, ``top_k`` token strings, most probable first.
-        """
-        states = self._run(validate_texts(texts), prompt)["compression_states"]  # (B, N, H)
-        logits = self.backbone.get_output_embeddings()(states)  # (B, N, V)
-        top = logits.float().softmax(-1).mean(dim=1).topk(top_k, dim=-1).indices  # (B, k)
-        return [[self.tokenizer.decode([i]).strip() for i in row] for row in top.tolist()]
-
-    # ----------------------------------------------------------------------------------------------------------------
     # Save / load
     def get_config_dict(self) -> dict[str, Any]:
         """The saved configuration, with the backbone's shape for mismatch checks on load."""
@@ -309,7 +249,8 @@ class LLM2VecGen(InputModule):
             self.tokenizer.save_pretrained(os.path.join(output_path, BACKBONE_FOLDER))
             here = Path(__file__).parent
             shutil.copyfile(here / "llm2vec_gen.py", os.path.join(output_path, CODE_NAME))
-            shutil.copyfile(here / "backbones.py", os.path.join(output_path, "backbones.py"))
+            for sibling in CODE_SIBLINGS:
+                shutil.copyfile(here / sibling, os.path.join(output_path, sibling))
         _declare_requirements(output_path, self_contained=self.store_backbone)
 
     @classmethod
@@ -387,29 +328,6 @@ class LLM2VecGen(InputModule):
                 param.copy_(weights[name])
 
 
-def validate_texts(inputs: Any) -> list[str]:
-    """Checks that ``inputs`` is a non-empty sequence of non-empty strings.
-
-    Raises:
-        TypeError: For ``None``, a non-sequence, or non-string items.
-        ValueError: For an empty list or an empty/whitespace-only text.
-    """
-    if inputs is None:
-        raise TypeError("Expected a list of strings to embed, got None.")
-    if isinstance(inputs, str):
-        inputs = [inputs]
-    if not isinstance(inputs, Sequence):
-        raise TypeError(f"Expected a list of strings to embed, got {type(inputs).__name__}.")
-    if len(inputs) == 0:
-        raise ValueError("Expected at least one text to embed, got an empty list.")
-    for i, text in enumerate(inputs):
-        if not isinstance(text, str):
-            raise TypeError(f"Text {i} is a {type(text).__name__}, expected a string: {text!r:.80}")
-        if not text.strip():
-            raise ValueError(f"Text {i} is empty: there is nothing to embed.")
-    return list(inputs)
-
-
 def _init_head(
     embedding_matrix: torch.Tensor, num_tokens: int, embedding_dim: int, seed: int
 ) -> tuple[nn.Parameter, nn.Linear, nn.Linear]:
@@ -441,7 +359,8 @@ def _read_weights(path: str) -> dict[str, torch.Tensor]:
     try:
         return load_file(path)
     except (SafetensorError, OSError, ValueError) as error:
-        raise ValueError(f"Cannot read the LLM2Vec-Gen weights file {path}: it is corrupt or truncated ({error}).")
+        message = f"Cannot read the LLM2Vec-Gen weights file {path}: it is corrupt or truncated ({error})."
+        raise ValueError(message) from None
 
 
 def _declare_requirements(output_path: str, self_contained: bool) -> None:

@@ -1,4 +1,4 @@
-"""LLM2VecGenLoss: the reconstruction term against a per-sample reference, and training in SentenceTransformerTrainer."""
+"""LLM2VecGenLoss: reconstruction against a per-sample reference, and training in SentenceTransformerTrainer."""
 
 from __future__ import annotations
 

@@ -1,0 +1,80 @@
+"""Decoding LLM2Vec-Gen embeddings back to text, and the logit lens of the compression states.
+
+A mixin of :class:`LLM2VecGen`, kept apart because it only reads the module (backbone, tokenizer, forward). Copied
+next to self-contained saved models like the module itself, so it imports only torch and transformers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from transformers import GenerationConfig
+
+from .inputs import validate_texts
+
+
+class DecodingMixin:
+    """Text out of embeddings: :meth:`decode` generates from the soft prompt R(h), :meth:`logit_lens` reads h."""
+
+    def _run(self, texts: Sequence[str], prompt: str | None) -> dict[str, torch.Tensor]:
+        device = self.compression_tokens.device
+        features = {k: v.to(device) for k, v in self.preprocess(texts, prompt=prompt).items()}
+        return self.forward(features)
+
+    @torch.inference_mode()
+    def decode(
+        self, texts: Sequence[str], prompt: str | None = None, max_new_tokens: int = 64, batch_size: int = 16
+    ) -> list[str]:
+        """Generates text from each embedding's soft prompt R(h) with the frozen backbone.
+
+        Greedy, batched, with KV cache, stopping at the backbone's own EOS.
+
+        Args:
+            texts: The texts to encode and decode.
+            prompt: The instruction used when encoding, e.g. ``model.prompts["query"]``.
+            max_new_tokens: Maximum generated tokens per text.
+            batch_size: Texts per generation batch.
+
+        Returns:
+            One decoded string per text.
+        """
+        texts = validate_texts(texts)
+        decoded: list[str] = []
+        for start in range(0, len(texts), batch_size):
+            soft_prompt = self._run(texts[start : start + batch_size], prompt)["soft_prompt"]  # (b, N, H)
+            decoded += self.generate_from_soft_prompt(soft_prompt, max_new_tokens)
+        return decoded
+
+    def generate_from_soft_prompt(self, soft_prompt: torch.Tensor, max_new_tokens: int = 64) -> list[str]:
+        """Greedy generation from soft prompts (B, N, H) alone; all have length N, so no padding is needed."""
+        embeds = soft_prompt.to(self.backbone.dtype)
+        eos = self.backbone.generation_config.eos_token_id or self.tokenizer.eos_token_id
+        config = GenerationConfig(
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            use_cache=True,
+            eos_token_id=eos,
+            pad_token_id=self.tokenizer.pad_token_id,
+        )
+        attention_mask = torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device)  # (B, N)
+        ids = self.backbone.generate(inputs_embeds=embeds, attention_mask=attention_mask, generation_config=config)
+        # ids: (B, T), only the new tokens when generating from embeddings
+        return [text.strip() for text in self.tokenizer.batch_decode(ids, skip_special_tokens=True)]
+
+    @torch.inference_mode()
+    def logit_lens(self, texts: Sequence[str], top_k: int = 10, prompt: str | None = None) -> list[list[str]]:
+        """Top vocabulary tokens of the compression states h through the backbone's LM head.
+
+        Args:
+            texts: The texts to inspect.
+            top_k: Tokens to return per text, by probability averaged over the N positions.
+            prompt: The instruction used when encoding.
+
+        Returns:
+            For each text, ``top_k`` token strings, most probable first.
+        """
+        states = self._run(validate_texts(texts), prompt)["compression_states"]  # (B, N, H)
+        logits = self.backbone.get_output_embeddings()(states)  # (B, N, V)
+        top = logits.float().softmax(-1).mean(dim=1).topk(top_k, dim=-1).indices  # (B, k)
+        return [[self.tokenizer.decode([i]).strip() for i in row] for row in top.tolist()]
