@@ -1,0 +1,35 @@
+"""Multi-process DDP training under torchrun, on CPU (gloo) with a tiny backbone: the loss unwraps the DDP model."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from sentence_transformers import SentenceTransformer
+
+ROOT = Path(__file__).parents[1]
+
+
+def test_torchrun_two_processes(llama_path, tmp_path):
+    data = tmp_path / "pairs.jsonl"
+    rows = [{"query": f"Question {i} about bears?", "response": f"Answer {i}: the Arctic."} for i in range(16)]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(
+        f"backbone: {llama_path}\ndata: {data}\noutput_dir: {tmp_path / 'out'}\nnum_tokens: 2\nmax_seq_length: 32\n"
+        "batch_size: 2\nmax_steps: 3\nwarmup_steps: 0\nlogging_steps: 1\nextra_args: {use_cpu: true}\n"
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+           str(ROOT / "training" / "train.py"), str(recipe)]  # fmt: skip
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-4000:]
+    history = json.loads((tmp_path / "out" / "log_history.json").read_text())
+    assert any("reconstruction" in h for h in history)
+    # 3 steps x 2 processes x batch 2 = 12 of 16 pairs: one process alone would have seen 6 (epoch 0.375)
+    assert history[-1]["epoch"] == 0.75
+    model = SentenceTransformer(str(tmp_path / "out" / "final"), trust_remote_code=True)
+    assert model.encode(["Where do bears live?"]).shape == (1, 32)
