@@ -80,6 +80,10 @@ class LLM2VecGen(DecodingMixin, InputModule):
         seed: int = 0,
     ) -> None:
         super().__init__()
+        if num_tokens < 1:
+            raise ValueError(f"num_tokens must be >= 1, got {num_tokens}")
+        if max_seq_length <= num_tokens:
+            raise ValueError(f"max_seq_length ({max_seq_length}) must exceed num_tokens ({num_tokens})")
         if isinstance(backbone, str):
             self.backbone_name_or_path = backbone
             backbone, loaded_tokenizer = load_backbone(backbone, model_kwargs)
@@ -89,10 +93,6 @@ class LLM2VecGen(DecodingMixin, InputModule):
                 raise ValueError("Pass the backbone's `tokenizer` together with a backbone model object.")
             self.backbone_name_or_path = getattr(backbone, "name_or_path", "") or ""
             backbone = freeze(backbone)
-        if num_tokens < 1:
-            raise ValueError(f"num_tokens must be >= 1, got {num_tokens}")
-        if max_seq_length <= num_tokens:
-            raise ValueError(f"max_seq_length ({max_seq_length}) must exceed num_tokens ({num_tokens})")
         self.backbone = backbone
         self.tokenizer = tokenizer
         if self.tokenizer.pad_token_id is None:  # e.g. Llama 3: padding positions are masked, any id will do

@@ -94,11 +94,11 @@ def test_bad_input_gets_a_clear_error(model, bad, error, match):
             model.encode(bad)
 
 
-def test_invalid_sizes_are_rejected(backbone_path):
+def test_invalid_sizes_are_rejected_before_loading_the_backbone():
     with pytest.raises(ValueError, match="num_tokens"):
-        LLM2VecGen(backbone_path, num_tokens=0)
+        LLM2VecGen("/never/loaded", num_tokens=0)
     with pytest.raises(ValueError, match="max_seq_length"):
-        LLM2VecGen(backbone_path, num_tokens=8, max_seq_length=8)
+        LLM2VecGen("/never/loaded", num_tokens=8, max_seq_length=8)
 
 
 def test_training_step_moves_only_the_head(model, tmp_path):
