@@ -48,6 +48,8 @@ class LLM2VecGen(DecodingMixin, InputModule):
             causal LM (then ``tokenizer`` is required).
         tokenizer: The backbone's tokenizer, when ``backbone`` is a model object.
         num_tokens: Number N of compression tokens.
+        num_encoded_tokens: How many of the last compression tokens form h (default: all N). Published checkpoints
+            with 20 tokens of which the last 10 are encoded use 10.
         embedding_dim: Output dimension D (the teacher's); defaults to the backbone's hidden size.
         max_seq_length: Maximum tokens per input, the N compression tokens included; longer texts are cut at the end.
         store_backbone: Whether :meth:`save` writes the backbone (and this module's code) into the model directory,
@@ -66,13 +68,16 @@ class LLM2VecGen(DecodingMixin, InputModule):
     """
 
     __module__ = "st_llm2vec_gen"  # saved as "st_llm2vec_gen.LLM2VecGen" in modules.json: keep it stable
-    config_keys = ["backbone_name_or_path", "num_tokens", "embedding_dim", "max_seq_length", "store_backbone"]
+    config_keys = [
+        "backbone_name_or_path", "num_tokens", "num_encoded_tokens", "embedding_dim", "max_seq_length", "store_backbone"
+    ]  # fmt: skip
 
     def __init__(
         self,
         backbone: str | PreTrainedModel = EMBEDDED_BACKBONE,
         tokenizer: PreTrainedTokenizerBase | None = None,
         num_tokens: int = 10,
+        num_encoded_tokens: int | None = None,
         embedding_dim: int | None = None,
         max_seq_length: int = 512,
         store_backbone: bool = False,
@@ -84,6 +89,8 @@ class LLM2VecGen(DecodingMixin, InputModule):
             raise ValueError(f"num_tokens must be >= 1, got {num_tokens}")
         if max_seq_length <= num_tokens:
             raise ValueError(f"max_seq_length ({max_seq_length}) must exceed num_tokens ({num_tokens})")
+        if num_encoded_tokens is not None and not 1 <= num_encoded_tokens <= num_tokens:
+            raise ValueError(f"num_encoded_tokens must be in [1, num_tokens={num_tokens}], got {num_encoded_tokens}")
         if isinstance(backbone, str):
             self.backbone_name_or_path = backbone
             backbone, loaded_tokenizer = load_backbone(backbone, model_kwargs)
@@ -99,6 +106,7 @@ class LLM2VecGen(DecodingMixin, InputModule):
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.tokenizer.truncation_side = "right"
         self.num_tokens = num_tokens
+        self.num_encoded_tokens = num_encoded_tokens or num_tokens
         self.max_seq_length = int(max_seq_length)
         self.store_backbone = store_backbone
         hidden = self.hidden_size
@@ -203,7 +211,7 @@ class LLM2VecGen(DecodingMixin, InputModule):
             attention_mask: (B, L).
 
         Returns:
-            h: (B, N, H) in the backbone's dtype.
+            h: (B, K, H) in the backbone's dtype, K = ``num_encoded_tokens`` (usually N).
         """
         n = self.num_tokens
         embeds = self.backbone.get_input_embeddings()(input_ids[:, :-n])  # (B, L-N, H)
@@ -214,7 +222,7 @@ class LLM2VecGen(DecodingMixin, InputModule):
         out = self.backbone.base_model(
             inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids, use_cache=False
         )
-        return out.last_hidden_state[:, -n:]  # (B, N, H)
+        return out.last_hidden_state[:, -self.num_encoded_tokens :]  # (B, K, H)
 
     def forward(self, features: dict[str, torch.Tensor], **kwargs: Any) -> dict[str, torch.Tensor]:
         """Adds ``compression_states`` h (B, N, H), ``soft_prompt`` R(h) (B, N, H) and ``sentence_embedding`` (B, D)."""
@@ -286,6 +294,7 @@ class LLM2VecGen(DecodingMixin, InputModule):
         module = cls(
             backbone or config["backbone_name_or_path"],
             num_tokens=config["num_tokens"],
+            num_encoded_tokens=config.get("num_encoded_tokens"),
             embedding_dim=config["embedding_dim"],
             max_seq_length=config["max_seq_length"],
             store_backbone=config.get("store_backbone", False),
@@ -299,7 +308,7 @@ class LLM2VecGen(DecodingMixin, InputModule):
     def _check_backbone(self, config: dict[str, Any], where: str) -> None:
         expected = (config.get("hidden_size"), config.get("vocab_size"))
         found = (self.hidden_size, self.vocab_size)
-        if expected != found:
+        if any(e is not None and e != f for e, f in zip(expected, found)):  # None: not recorded (e.g. converted)
             raise ValueError(
                 f"The saved LLM2Vec-Gen head expects a backbone with hidden size {expected[0]} and vocabulary "
                 f"{expected[1]}, but the backbone {where!r} has hidden size {found[0]} and vocabulary {found[1]}."
