@@ -6,11 +6,8 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 from sentence_transformers import SentenceTransformer
-
-ROOT = Path(__file__).parents[1]
 
 
 def test_torchrun_two_processes(llama_path, tmp_path):
@@ -24,7 +21,7 @@ def test_torchrun_two_processes(llama_path, tmp_path):
     )
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
-           str(ROOT / "training" / "train.py"), str(recipe)]  # fmt: skip
+           "-m", "st_llm2vec_gen.cli", "train", str(recipe)]  # fmt: skip
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-4000:]
     history = json.loads((tmp_path / "out" / "log_history.json").read_text())

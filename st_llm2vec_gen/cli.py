@@ -1,0 +1,161 @@
+"""The ``llm2vec-gen`` command: generate responses, train, encode, decode and convert, thin over the library.
+
+Exit codes: 0 success, 1 a problem with the input (message on stderr, no stack trace), 2 bad command-line usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from dataclasses import fields
+
+logger = logging.getLogger("st_llm2vec_gen")
+
+
+def _generate(args: argparse.Namespace) -> None:
+    from .models.backbones import load_backbone
+    from .queries import read_queries
+    from .responses import GenerationSettings, generate_responses
+
+    queries = read_queries(args.queries, column=args.column)[: args.limit]  # checked before loading any model
+    settings = GenerationSettings(**{f.name: getattr(args, f.name) for f in fields(GenerationSettings)})
+    index, _, count = args.shard.partition("/")
+    model, tokenizer = load_backbone(args.backbone, {"dtype": args.dtype} if args.dtype else None)
+    rows = generate_responses(model, tokenizer, queries, args.output, settings, shard=(int(index), int(count or 1)))
+    logger.info("%d responses in %s", len(rows), args.output)
+
+
+def _train(args: argparse.Namespace) -> None:
+    import yaml
+
+    from .training import TrainConfig, train
+
+    overrides = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+        overrides[key] = yaml.safe_load(value)
+    train(TrainConfig.from_yaml(args.config, **overrides))
+
+
+def _load_model(path: str):
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(path, trust_remote_code=True)
+
+
+def _read_texts(args: argparse.Namespace) -> list[str]:
+    if args.input:
+        from .queries import read_queries
+
+        return read_queries(args.input, column=args.column)
+    return args.texts
+
+
+def _encode(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    texts = _read_texts(args)
+    model = _load_model(args.model)
+    embeddings = model.encode(texts, prompt_name=args.prompt_name, batch_size=args.batch_size, show_progress_bar=True)
+    np.save(args.output, embeddings)
+    logger.info("Saved %s embeddings to %s", embeddings.shape, args.output)
+
+
+def _decode(args: argparse.Namespace) -> None:
+    texts = _read_texts(args)
+    model = _load_model(args.model)
+    prompt = model.prompts.get(args.prompt_name) if args.prompt_name else None
+    decoded = model[0].decode(texts, prompt=prompt, max_new_tokens=args.max_new_tokens)
+    lens = model[0].logit_lens(texts, prompt=prompt, top_k=args.top_k)
+    for text, out, words in zip(texts, decoded, lens):
+        print(json.dumps({"text": text, "decoded": out, "logit_lens": words}, ensure_ascii=False))
+
+
+def _convert(args: argparse.Namespace) -> None:
+    from .convert import convert_checkpoint
+
+    convert_checkpoint(args.src, args.dst, base_model=args.base_model, overwrite=args.overwrite)
+    print(args.dst)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .models.backbones import EMBEDDED_BACKBONE
+    from .responses import GenerationSettings
+
+    parser = argparse.ArgumentParser(prog="llm2vec-gen", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    gen = sub.add_parser(
+        "generate",
+        help="answer unlabeled queries with the frozen backbone (training targets)",
+        description="Resumable: re-run after an interruption. Parallel: --shard i/n per process.",
+    )
+    gen.add_argument("--queries", required=True, help="JSONL/JSON/CSV file or datasets name/path")
+    gen.add_argument("--output", required=True, help="JSONL output, appended to and resumed from")
+    gen.add_argument("--backbone", default=EMBEDDED_BACKBONE, help="hub id, local dir, .gguf file (default: embedded)")
+    gen.add_argument("--column", default=None, help="query column (default: query/prompt/instruction/question/text)")
+    gen.add_argument("--limit", type=int, default=None, help="answer only the first N queries")
+    gen.add_argument("--shard", default="0/1", help="i/n: answer the queries whose index %% n == i")
+    gen.add_argument("--dtype", default=None, help="backbone dtype, e.g. bfloat16 on GPU")
+    for f in fields(GenerationSettings):
+        kind = (lambda s: s.lower() in ("1", "true", "yes")) if f.type in (bool, "bool") else type(f.default)
+        gen.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default, help=f"(default {f.default})")
+    gen.set_defaults(run=_generate)
+
+    train = sub.add_parser("train", help="train a head from a YAML recipe (see training/configs)",
+                           description="Multi-GPU: torchrun --nproc_per_node N -m st_llm2vec_gen.cli train RECIPE")  # fmt: skip
+    train.add_argument("config", help="YAML recipe with TrainConfig fields")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a recipe field")
+    train.set_defaults(run=_train)
+
+    for name, run, what in (("encode", _encode, "embed texts into a .npy file"),
+                            ("decode", _decode, "decode texts' embeddings back to text, with the logit lens")):  # fmt: skip
+        cmd = sub.add_parser(name, help=what)
+        cmd.add_argument("--model", required=True, help="an LLM2Vec-Gen model directory or hub id")
+        cmd.add_argument("texts", nargs="*", help="texts (or use --input)")
+        cmd.add_argument("--input", help="JSONL/JSON/CSV file of texts")
+        cmd.add_argument("--column", default=None, help="text column of --input")
+        cmd.add_argument("--prompt-name", default="query" if name == "decode" else None,
+                         help="the model's prompt to use, e.g. query, document, STS")  # fmt: skip
+        cmd.set_defaults(run=run)
+        if name == "encode":
+            cmd.add_argument("--output", required=True, help=".npy file")
+            cmd.add_argument("--batch-size", type=int, default=32)
+        else:
+            cmd.add_argument("--max-new-tokens", type=int, default=64)
+            cmd.add_argument("--top-k", type=int, default=10)
+
+    conv = sub.add_parser(
+        "convert", help="convert a published LLM2Vec-Gen checkpoint into a sentence-transformers model"
+    )
+    conv.add_argument("src", help="published-format directory or hub id")
+    conv.add_argument("dst", help="output directory (must be empty unless --overwrite)")
+    conv.add_argument("--base-model", default=None, help="local copy of the base model to refer to")
+    conv.add_argument("--overwrite", action="store_true", help="replace files in a non-empty DST")
+    conv.set_defaults(run=_convert)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s")
+    if getattr(args, "texts", None) == [] and not getattr(args, "input", None):
+        print(f"llm2vec-gen {args.command}: give texts or --input", file=sys.stderr)
+        return 2
+    try:
+        args.run(args)
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError, ImportError) as error:
+        if args.verbose:
+            raise
+        print(f"llm2vec-gen {args.command}: error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
