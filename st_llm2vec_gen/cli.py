@@ -107,14 +107,20 @@ def build_parser() -> argparse.ArgumentParser:
         gen.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default, help=f"(default {f.default})")
     gen.set_defaults(run=_generate)
 
-    train = sub.add_parser("train", help="train a head from a YAML recipe (see training/configs)",
-                           description="Multi-GPU: torchrun --nproc_per_node N -m st_llm2vec_gen.cli train RECIPE")  # fmt: skip
+    train = sub.add_parser(
+        "train",
+        help="train a head from a YAML recipe (see training/configs)",
+        description="Multi-GPU: torchrun --nproc_per_node N -m st_llm2vec_gen.cli train RECIPE",
+    )
     train.add_argument("config", help="YAML recipe with TrainConfig fields")
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a recipe field")
     train.set_defaults(run=_train)
 
-    for name, run, what in (("encode", _encode, "embed texts into a .npy file"),
-                            ("decode", _decode, "decode texts' embeddings back to text, with the logit lens")):  # fmt: skip
+    texts_commands = (
+        ("encode", _encode, "embed texts into a .npy file"),
+        ("decode", _decode, "decode texts' embeddings back to text, with the logit lens"),
+    )
+    for name, run, what in texts_commands:
         cmd = sub.add_parser(name, help=what)
         cmd.add_argument("--model", required=True, help="an LLM2Vec-Gen model directory or hub id")
         cmd.add_argument("texts", nargs="*", help="texts (or use --input)")

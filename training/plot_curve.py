@@ -1,7 +1,7 @@
 """Plots a run's training curve (alignment, reconstruction, total) from its log_history.json.
 
-    pip install matplotlib  # only this script needs it
-    python training/plot_curve.py outputs/smollm2-135m/log_history.json docs/images/training-curve-smollm2.png
+pip install matplotlib  # only this script needs it
+python training/plot_curve.py outputs/smollm2-135m/log_history.json docs/images/training-curve-smollm2.png
 """
 
 import json
@@ -19,7 +19,8 @@ def main(history_path: str, image_path: str) -> None:
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     for ax, key in zip(axes, ("loss", "alignment", "reconstruction")):
         ax.plot(steps, [log[key] for log in logs])
-        ax.set_title({"loss": "total loss", "alignment": "alignment (MSE)", "reconstruction": "reconstruction (CE)"}[key])
+        titles = {"loss": "total loss", "alignment": "alignment (MSE)", "reconstruction": "reconstruction (CE)"}
+        ax.set_title(titles[key])
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
     fig.tight_layout()
