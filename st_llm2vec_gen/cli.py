@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from dataclasses import fields
 
@@ -21,10 +22,17 @@ def _generate(args: argparse.Namespace) -> None:
 
     queries = read_queries(args.queries, column=args.column)[: args.limit]  # checked before loading any model
     settings = GenerationSettings(**{f.name: getattr(args, f.name) for f in fields(GenerationSettings)})
-    index, _, count = args.shard.partition("/")
+    index, count = (int(x) for x in (args.shard.split("/") + ["1"])[:2])
+    output = args.output
+    if count > 1:  # one file per shard: parallel processes never append to the same file
+        root, ext = os.path.splitext(output)
+        output = f"{root}.shard-{index}-of-{count}{ext}"
     model, tokenizer = load_backbone(args.backbone, {"dtype": args.dtype} if args.dtype else None)
-    rows = generate_responses(model, tokenizer, queries, args.output, settings, shard=(int(index), int(count or 1)))
-    logger.info("%d responses in %s", len(rows), args.output)
+    import torch
+
+    model.to(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    rows = generate_responses(model, tokenizer, queries, output, settings, shard=(index, count))
+    logger.info("%d responses in %s", len(rows), output)
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -68,7 +76,9 @@ def _encode(args: argparse.Namespace) -> None:
 def _decode(args: argparse.Namespace) -> None:
     texts = _read_texts(args)
     model = _load_model(args.model)
-    prompt = model.prompts.get(args.prompt_name) if args.prompt_name else None
+    if args.prompt_name and args.prompt_name not in model.prompts:
+        raise ValueError(f"Unknown prompt name {args.prompt_name!r}; the model has {sorted(model.prompts)}")
+    prompt = model.prompts[args.prompt_name] if args.prompt_name else None
     decoded = model[0].decode(texts, prompt=prompt, max_new_tokens=args.max_new_tokens)
     lens = model[0].logit_lens(texts, prompt=prompt, top_k=args.top_k)
     for text, out, words in zip(texts, decoded, lens):
@@ -102,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--limit", type=int, default=None, help="answer only the first N queries")
     gen.add_argument("--shard", default="0/1", help="i/n: answer the queries whose index %% n == i")
     gen.add_argument("--dtype", default=None, help="backbone dtype, e.g. bfloat16 on GPU")
+    gen.add_argument("--device", default=None, help="e.g. cuda:1 (default: cuda when available, else cpu)")
     for f in fields(GenerationSettings):
         kind = (lambda s: s.lower() in ("1", "true", "yes")) if f.type in (bool, "bool") else type(f.default)
         gen.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default, help=f"(default {f.default})")
@@ -148,6 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import yaml
+
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s")
     if getattr(args, "texts", None) == [] and not getattr(args, "input", None):
@@ -155,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         args.run(args)
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError, ImportError) as error:
+    except (ValueError, TypeError, OSError, ImportError, yaml.YAMLError) as error:  # OSError: missing files, offline
         if args.verbose:
             raise
         print(f"llm2vec-gen {args.command}: error: {error}", file=sys.stderr)

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -43,10 +44,18 @@ class GenerationSettings:
     max_query_length: int = 512
 
 
-def chat_prompts(tokenizer: PreTrainedTokenizerBase, queries: list[str]) -> list[str]:
-    """Each query as a single user turn in the tokenizer's chat template, ready for the assistant's answer."""
+def chat_prompts(
+    tokenizer: PreTrainedTokenizerBase, queries: list[str], max_query_length: int | None = None
+) -> list[str]:
+    """Each query as a single user turn in the tokenizer's chat template, ready for the assistant's answer.
+
+    A query longer than ``max_query_length`` tokens is cut at its end *before* templating, so the assistant header
+    that asks for the answer is never cut away.
+    """
     if not tokenizer.chat_template:
         raise ValueError("The backbone's tokenizer has no chat template: generation needs an instruction model.")
+    if max_query_length:
+        queries = [_cut(tokenizer, query, max_query_length) for query in queries]
     return [
         tokenizer.apply_chat_template(
             [{"role": "user", "content": query}], tokenize=False, add_generation_prompt=True, enable_thinking=False
@@ -60,27 +69,33 @@ def answer(
     backbone: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, queries: list[str], settings: GenerationSettings
 ) -> list[str]:
     """Generates one response per query in a single left-padded batch."""
+    if tokenizer.pad_token is None:  # e.g. Llama 3; padded positions are masked
+        tokenizer.pad_token = tokenizer.eos_token
     encoded = tokenizer(
-        chat_prompts(tokenizer, queries),
+        chat_prompts(tokenizer, queries, settings.max_query_length),
         add_special_tokens=False,  # the chat template carries its own special tokens
         padding=True,
         padding_side="left",
-        truncation=True,
-        max_length=settings.max_query_length,
         return_tensors="pt",
     ).to(backbone.device)
+    eos = backbone.generation_config.eos_token_id
     config = GenerationConfig(
         max_new_tokens=settings.max_new_tokens,
         do_sample=settings.do_sample,
         temperature=settings.temperature if settings.do_sample else None,
         top_p=settings.top_p if settings.do_sample else None,
         use_cache=True,
-        eos_token_id=backbone.generation_config.eos_token_id or tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
+        eos_token_id=eos if eos is not None else tokenizer.eos_token_id,  # all of the model's end ids
+        pad_token_id=tokenizer.pad_token_id,
     )
     ids = backbone.generate(**encoded, generation_config=config)  # (B, prompt + new)
     new = ids[:, encoded["input_ids"].shape[1] :]  # (B, new)
     return [text.strip() for text in tokenizer.batch_decode(new, skip_special_tokens=True)]
+
+
+def _cut(tokenizer: PreTrainedTokenizerBase, text: str, max_tokens: int) -> str:
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    return text if len(ids) <= max_tokens else tokenizer.decode(ids[:max_tokens])
 
 
 def generate_responses(
@@ -114,7 +129,7 @@ def generate_responses(
     if not 0 <= index < count:
         raise ValueError(f"shard index must be in [0, {count}), got {index}")
     todo_ids = [i for i in range(len(queries)) if i % count == index]
-    done = _load_done(output_path, queries, settings)
+    done = _load_done(output_path, queries, settings, generator=Path(backbone.name_or_path).name)
     todo = [i for i in todo_ids if i not in done]
     logger.info("%d of %d queries already answered in %s", len(todo_ids) - len(todo), len(todo_ids), output_path)
     with (
@@ -136,22 +151,25 @@ def generate_responses(
 
 
 def _decoding(settings: dict[str, Any]) -> dict[str, Any]:
-    """The settings that change what is generated (batch size does not)."""
+    """The settings that change what is generated: the generator and decoding (batch size does not)."""
     return {k: v for k, v in settings.items() if k != "batch_size"}
 
 
-def _load_done(output_path: str, queries: list[str], settings: GenerationSettings) -> dict[int, dict[str, Any]]:
+def _load_done(
+    output_path: str, queries: list[str], settings: GenerationSettings, generator: str
+) -> dict[int, dict[str, Any]]:
     settings_path = output_path + ".settings.json"
+    record = {**asdict(settings), "generator": generator}
     if os.path.exists(settings_path):
         with open(settings_path, encoding="utf-8") as f:
             previous = json.load(f)
-        if _decoding(previous) != _decoding(asdict(settings)):
+        if _decoding(previous) != _decoding(record):
             raise ValueError(
                 f"{output_path} was generated with other settings ({previous}); use a new output file to change them."
             )
     else:
         with open(settings_path, "w", encoding="utf-8") as f:
-            json.dump(asdict(settings), f, indent=2)
+            json.dump(record, f, indent=2)
     done: dict[int, dict[str, Any]] = {}
     if not os.path.exists(output_path):
         return done

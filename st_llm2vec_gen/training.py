@@ -75,13 +75,20 @@ def load_pairs(path: str, limit: int | None = None) -> dict[str, list[str]]:
     if not rows:
         raise ValueError(f"{path} holds no query/response pairs")
     for column in ("query", "response"):
-        bad = [i for i, row in enumerate(rows) if not isinstance(row.get(column), str) or not row[column].strip()]
+        bad = [i for i, row in enumerate(rows) if not isinstance(row.get(column), str)]
+        if column == "query":
+            bad += [i for i, row in enumerate(rows) if isinstance(row.get(column), str) and not row[column].strip()]
         if bad:
             raise ValueError(
-                f"{path}: {len(bad)} row(s) lack a non-empty {column!r} field (e.g. rows {bad[:5]}); "
+                f"{path}: {len(bad)} row(s) lack a non-empty {column!r} field (e.g. rows {sorted(bad)[:5]}); "
                 "training needs 'query' and 'response' columns."
             )
-    return {"query": [r["query"] for r in rows], "response": [r["response"] for r in rows]}
+    kept = [row for row in rows if row["response"].strip()]
+    if len(kept) < len(rows):  # the LLM answered with nothing at all: no target to reconstruct or align with
+        logger.warning("Skipping %d pair(s) of %s with an empty response", len(rows) - len(kept), path)
+    if not kept:
+        raise ValueError(f"{path}: every response is empty")
+    return {"query": [r["query"] for r in kept], "response": [r["response"] for r in kept]}
 
 
 def train(config: TrainConfig):
@@ -111,7 +118,7 @@ def train(config: TrainConfig):
     logger.info("Teacher %s: embedding %d responses", config.teacher, len(pairs["response"]))
     labels = teacher.encode(pairs["response"], batch_size=config.batch_size, show_progress=True)
     del teacher
-    dataset = Dataset.from_dict({**pairs, "label": labels.tolist()})
+    dataset = Dataset.from_dict({**pairs, "label": labels.numpy()})  # numpy: no per-float Python objects
 
     args = SentenceTransformerTrainingArguments(
         output_dir=config.output_dir,

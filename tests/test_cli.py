@@ -52,3 +52,27 @@ def test_usage_errors_exit_2(capsys):
         main(["encode"])
     assert exit_info.value.code == 2
     assert main(["decode", "--model", "x"]) == 2
+
+
+def test_unknown_prompt_name_is_refused(model_dir, capsys):
+    assert main(["decode", "--model", model_dir, "--prompt-name", "nope", "text"]) == 1
+    assert "Unknown prompt name 'nope'" in capsys.readouterr().err
+
+
+def test_shards_write_their_own_files(llama_path, tmp_path):
+    from st_llm2vec_gen.models.backbones import load_backbone
+
+    _, tokenizer = load_backbone(llama_path)
+    tokenizer.chat_template = "{% for m in messages %}{{ m['content'] }}{% endfor %}"
+    tokenizer.save_pretrained(llama_path + "-chat")
+    import shutil
+
+    for name in ("config.json", "model.safetensors", "generation_config.json"):
+        shutil.copy(f"{llama_path}/{name}", f"{llama_path}-chat/{name}")
+    queries = tmp_path / "q.jsonl"
+    queries.write_text("".join(json.dumps({"query": f"question {i}?"}) + "\n" for i in range(3)))
+    common = ["--queries", str(queries), "--backbone", llama_path + "-chat", "--max-new-tokens", "2"]
+    for shard in ("0/2", "1/2"):
+        assert main(["generate", *common, "--output", str(tmp_path / "r.jsonl"), "--shard", shard]) == 0
+    ids = [json.loads(line)["id"] for i in (0, 1) for line in open(tmp_path / f"r.shard-{i}-of-2.jsonl")]
+    assert sorted(ids) == [0, 1, 2]

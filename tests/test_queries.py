@@ -52,11 +52,15 @@ def test_missing_and_malformed_files(tmp_path):
         read_queries(str(tmp_path / "bad.jsonl"))
 
 
-def test_training_pairs_need_both_columns(tmp_path):
+def test_training_pairs_need_both_columns(tmp_path, caplog):
     path = write_jsonl(tmp_path / "p.jsonl", [{"query": "q", "response": "r"}, {"query": "q2", "response": " "}])
+    assert load_pairs(path) == {"query": ["q"], "response": ["r"]}  # an empty answer is skipped, with a warning
+    assert "1 pair(s)" in caplog.text
+    with pytest.raises(ValueError, match="every response is empty"):
+        load_pairs(write_jsonl(tmp_path / "e.jsonl", [{"query": "q", "response": ""}]))
     with pytest.raises(ValueError, match="'response'"):
-        load_pairs(path)
-    path = write_jsonl(tmp_path / "p2.jsonl", [{"question": "q", "answer": "r"}])
+        load_pairs(write_jsonl(tmp_path / "m.jsonl", [{"query": "q", "response": "r"}, {"query": "q2"}]))
     with pytest.raises(ValueError, match="'query'"):
-        load_pairs(path)
-    assert load_pairs(path.replace("p2", "p"), limit=1) == {"query": ["q"], "response": ["r"]}
+        load_pairs(write_jsonl(tmp_path / "p2.jsonl", [{"question": "q", "answer": "r"}]))
+    with pytest.raises(ValueError, match="'query'"):
+        load_pairs(write_jsonl(tmp_path / "p3.jsonl", [{"query": " ", "response": "r"}]))

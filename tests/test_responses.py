@@ -73,3 +73,19 @@ def test_needs_a_chat_template(llama_path):
     model, tokenizer = load_backbone(llama_path)
     with pytest.raises(ValueError, match="chat template"):
         answer(model, tokenizer, QUERIES, SETTINGS)
+
+
+def test_long_queries_are_cut_before_the_chat_template(backbone):
+    model, tokenizer = backbone
+    from st_llm2vec_gen.responses import chat_prompts
+
+    (prompt,) = chat_prompts(tokenizer, [" ".join(QUERIES * 50)], max_query_length=8)
+    assert prompt.endswith("</s><s>")  # the assistant header survives the cut
+    assert len(tokenizer(prompt, add_special_tokens=False)["input_ids"]) <= 8 + 4
+
+
+def test_tokenizer_without_pad_token(llama_path):
+    model, tokenizer = load_backbone(llama_path)
+    tokenizer.chat_template = TEMPLATE
+    tokenizer.pad_token = None
+    assert len(answer(model, tokenizer, QUERIES[:2], SETTINGS)) == 2

@@ -49,7 +49,8 @@ class DecodingMixin:
     def generate_from_soft_prompt(self, soft_prompt: torch.Tensor, max_new_tokens: int = 64) -> list[str]:
         """Greedy generation from soft prompts (B, N, H) alone; all have length N, so no padding is needed."""
         embeds = soft_prompt.to(self.backbone.dtype)
-        eos = self.backbone.generation_config.eos_token_id or self.tokenizer.eos_token_id
+        eos = self.backbone.generation_config.eos_token_id  # all of the model's end ids
+        eos = eos if eos is not None else self.tokenizer.eos_token_id
         config = GenerationConfig(
             max_new_tokens=max_new_tokens,
             do_sample=False,
@@ -63,18 +64,25 @@ class DecodingMixin:
         return [text.strip() for text in self.tokenizer.batch_decode(ids, skip_special_tokens=True)]
 
     @torch.inference_mode()
-    def logit_lens(self, texts: Sequence[str], top_k: int = 10, prompt: str | None = None) -> list[list[str]]:
+    def logit_lens(
+        self, texts: Sequence[str], top_k: int = 10, prompt: str | None = None, batch_size: int = 16
+    ) -> list[list[str]]:
         """Top vocabulary tokens of the compression states h through the backbone's LM head.
 
         Args:
             texts: The texts to inspect.
             top_k: Tokens to return per text, by probability averaged over the N positions.
             prompt: The instruction used when encoding.
+            batch_size: Texts per forward pass.
 
         Returns:
             For each text, ``top_k`` token strings, most probable first.
         """
-        states = self._run(validate_texts(texts), prompt)["compression_states"]  # (B, N, H)
-        logits = self.backbone.get_output_embeddings()(states)  # (B, N, V)
-        top = logits.float().softmax(-1).mean(dim=1).topk(top_k, dim=-1).indices  # (B, k)
-        return [[self.tokenizer.decode([i]).strip() for i in row] for row in top.tolist()]
+        texts = validate_texts(texts)
+        words: list[list[str]] = []
+        for start in range(0, len(texts), batch_size):
+            states = self._run(texts[start : start + batch_size], prompt)["compression_states"]  # (b, N, H)
+            logits = self.backbone.get_output_embeddings()(states)  # (b, N, V)
+            top = logits.float().softmax(-1).mean(dim=1).topk(top_k, dim=-1).indices  # (b, k)
+            words += [[self.tokenizer.decode([i]).strip() for i in row] for row in top.tolist()]
+        return words

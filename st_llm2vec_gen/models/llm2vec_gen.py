@@ -92,8 +92,9 @@ class LLM2VecGen(DecodingMixin, InputModule):
         if num_encoded_tokens is not None and not 1 <= num_encoded_tokens <= num_tokens:
             raise ValueError(f"num_encoded_tokens must be in [1, num_tokens={num_tokens}], got {num_encoded_tokens}")
         if isinstance(backbone, str):
-            self.backbone_name_or_path = backbone
-            backbone, loaded_tokenizer = load_backbone(backbone, model_kwargs)
+            local = os.path.exists(backbone)  # a local path is recorded absolute, to load from anywhere
+            self.backbone_name_or_path = os.path.abspath(backbone) if local else backbone
+            backbone, loaded_tokenizer = load_backbone(self.backbone_name_or_path, model_kwargs)
             tokenizer = tokenizer or loaded_tokenizer
         else:
             if tokenizer is None:
@@ -195,11 +196,13 @@ class LLM2VecGen(DecodingMixin, InputModule):
 
     @property
     def eos_token_id(self) -> int:
-        """The backbone's own end-of-sequence id (its generation config's first, else the tokenizer's)."""
-        eos = self.backbone.generation_config.eos_token_id
-        if isinstance(eos, list):
-            eos = eos[0] if eos else None
-        return eos if eos is not None else self.tokenizer.eos_token_id
+        """The id that ends the backbone's answers: the tokenizer's EOS when the generation config lists it (e.g.
+        Llama-3 Instruct's ``<|eot_id|>``, not ``<|end_of_text|>``), else the generation config's first."""
+        ends = self.backbone.generation_config.eos_token_id
+        ends = [ends] if isinstance(ends, int) else list(ends or [])
+        if self.tokenizer.eos_token_id in ends or not ends:
+            return self.tokenizer.eos_token_id
+        return ends[0]
 
     # ----------------------------------------------------------------------------------------------------------------
     # Forward
@@ -238,7 +241,8 @@ class LLM2VecGen(DecodingMixin, InputModule):
     def get_config_dict(self) -> dict[str, Any]:
         """The saved configuration, with the backbone's shape for mismatch checks on load."""
         config = super().get_config_dict()
-        config.update(hidden_size=self.hidden_size, vocab_size=self.vocab_size)
+        dtype = str(self.backbone.dtype).removeprefix("torch.")
+        config.update(hidden_size=self.hidden_size, vocab_size=self.vocab_size, dtype=dtype)
         return config
 
     def save(self, output_path: str, *args: Any, safe_serialization: bool = True, **kwargs: Any) -> None:
@@ -287,10 +291,18 @@ class LLM2VecGen(DecodingMixin, InputModule):
         if weights_path is None:
             raise FileNotFoundError(f"{model_name_or_path} has no {WEIGHTS_NAME} with the LLM2Vec-Gen weights.")
         weights = _read_weights(weights_path)
-        model_kwargs = dict(model_kwargs or {})
+        model_kwargs = {"dtype": config.get("dtype"), **(model_kwargs or {})}  # saved dtype unless overridden
+        model_kwargs = {k: v for k, v in model_kwargs.items() if v is not None}
+        for key, value in (("token", token), ("cache_dir", cache_folder), ("local_files_only", local_files_only)):
+            if value:
+                model_kwargs.setdefault(key, value)
         backbone = model_kwargs.pop("backbone", None)
         if backbone is None and config.get("store_backbone"):
             backbone = cls.load_dir_path(model_name_or_path, subfolder=os.path.join(subfolder, BACKBONE_FOLDER), **hub)
+            if backbone is None or not os.path.isfile(os.path.join(backbone, "config.json")):
+                raise FileNotFoundError(
+                    f"{model_name_or_path} is saved with its backbone, but {BACKBONE_FOLDER}/ is missing."
+                )
         module = cls(
             backbone or config["backbone_name_or_path"],
             num_tokens=config["num_tokens"],

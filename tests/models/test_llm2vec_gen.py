@@ -123,3 +123,12 @@ def test_training_step_moves_only_the_head(model, tmp_path):
         assert torch.equal(tensor, backbone_before[name]), name
     for name, tensor in module.trainable_state_dict().items():
         assert not torch.equal(tensor.detach(), head_before[name]), f"{name} did not train"
+
+
+def test_eos_is_the_token_that_ends_answers(backbone_path):
+    module = LLM2VecGen(backbone_path, num_tokens=2)
+    assert module.eos_token_id == module.tokenizer.eos_token_id == 2
+    module.backbone.generation_config.eos_token_id = [7, 2]  # like Llama-3 Instruct: end_of_text, ..., eot_id
+    assert module.eos_token_id == 2  # the tokenizer's EOS, which ends chat answers
+    module.backbone.generation_config.eos_token_id = [9, 11]
+    assert module.eos_token_id == 9

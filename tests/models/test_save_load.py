@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from conftest import save_backbone
 from sentence_transformers import SentenceTransformer
 
@@ -129,3 +132,26 @@ def test_wrong_shaped_weights_are_named(model):
     weights["alignment.weight"] = weights["alignment.weight"][:2]
     with pytest.raises(ValueError, match="alignment.weight"):
         model[0].load_trainable_state(weights)
+
+
+def test_relative_backbone_path_is_recorded_absolute(backbone_path, tmp_path, monkeypatch):
+    monkeypatch.chdir(Path(backbone_path).parent)
+    module = LLM2VecGen(Path(backbone_path).name, num_tokens=2)
+    assert module.backbone_name_or_path == backbone_path
+
+
+def test_saved_dtype_is_the_default_on_reload(backbone_path, tmp_path):
+    model = create_model(backbone_path, num_tokens=2, model_kwargs={"dtype": "bfloat16"})
+    model.save(str(tmp_path))
+    assert json.loads((tmp_path / "llm2vec_gen_config.json").read_text())["dtype"] == "bfloat16"
+    assert SentenceTransformer(str(tmp_path), trust_remote_code=True)[0].backbone.dtype == torch.bfloat16
+    fp32 = SentenceTransformer(str(tmp_path), trust_remote_code=True, model_kwargs={"dtype": "float32"})
+    assert fp32[0].backbone.dtype == torch.float32
+
+
+def test_missing_stored_backbone_is_an_error(model, tmp_path):
+    model[0].store_backbone = True
+    model.save(str(tmp_path))
+    shutil.rmtree(tmp_path / "backbone")
+    with pytest.raises(FileNotFoundError, match="backbone/ is missing"):
+        SentenceTransformer(str(tmp_path), trust_remote_code=True)
