@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from sentence_transformers import SentenceTransformer
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from ..models.llm2vec_gen import LLM2VecGen
 from ..teachers import SelfTeacher
@@ -88,7 +89,11 @@ class LLM2VecGenLoss(nn.Module):
 
 
 def reconstruction_loss(
-    module: LLM2VecGen, soft_prompt: torch.Tensor, response_ids: torch.Tensor, response_mask: torch.Tensor
+    module: LLM2VecGen,
+    soft_prompt: torch.Tensor,
+    response_ids: torch.Tensor,
+    response_mask: torch.Tensor,
+    chunk_size: int = 1024,
 ) -> torch.Tensor:
     """Mean next-token cross-entropy of the frozen backbone regenerating the responses after their soft prompts.
 
@@ -100,6 +105,8 @@ def reconstruction_loss(
         soft_prompt: R(h), (B, N, H).
         response_ids: (B, T) right-padded, each ending with EOS.
         response_mask: (B, T).
+        chunk_size: Tokens whose logits are materialised at once. Larger batches go through the LM head in chunks
+            that are recomputed in the backward pass, so at most ``chunk_size x V`` logits are alive at a time.
 
     Returns:
         A scalar: the mean over all real response tokens.
@@ -115,5 +122,18 @@ def reconstruction_loss(
     ).last_hidden_state  # (B, N+T, H)
     predicting = hidden[:, n - 1 : -1]  # (B, T, H): position N-1+t predicts response token t
     selected = response_mask.bool()  # (B, T)
-    logits = backbone.get_output_embeddings()(predicting[selected])  # (M, V) for the M real tokens only
-    return F.cross_entropy(logits.float(), response_ids[selected])
+    states, targets = predicting[selected], response_ids[selected]  # (M, H), (M,) for the M real tokens only
+    head = backbone.get_output_embeddings()
+    if len(targets) <= chunk_size:
+        return _cross_entropy_sum(head, states, targets) / len(targets)
+    total = sum(
+        checkpoint(
+            _cross_entropy_sum, head, states[i : i + chunk_size], targets[i : i + chunk_size], use_reentrant=False
+        )
+        for i in range(0, len(targets), chunk_size)
+    )
+    return total / len(targets)
+
+
+def _cross_entropy_sum(head: nn.Module, states: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(head(states).float(), targets, reduction="sum")  # logits (m, V) in fp32

@@ -120,3 +120,17 @@ def test_resume_from_checkpoint_equals_uninterrupted_run(backbone_path, tmp_path
     make_trainer(resumed, tmp_path / "b", max_steps=6, save_steps=3).train(resume_from_checkpoint=str(checkpoint))
     for name, tensor in full[0].trainable_state_dict().items():
         torch.testing.assert_close(resumed[0].trainable_state_dict()[name], tensor, rtol=0, atol=1e-6)
+
+
+def test_chunked_logits_give_the_same_loss_and_gradients(model):
+    module = model[0]
+    query, response = features(model)
+    results = []
+    for chunk_size in (1024, 7):  # one chunk, then many recomputed chunks
+        module.zero_grad()
+        soft = module(dict(query))["soft_prompt"]
+        loss = reconstruction_loss(module, soft, response["input_ids"], response["attention_mask"], chunk_size)
+        loss.backward()
+        results.append((loss.detach(), module.compression_tokens.grad.clone()))
+    torch.testing.assert_close(results[0][0], results[1][0])
+    torch.testing.assert_close(results[0][1], results[1][1])
