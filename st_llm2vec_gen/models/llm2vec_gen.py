@@ -115,6 +115,23 @@ class LLM2VecGen(DecodingMixin, InputModule):
         self.compression_tokens, self.reconstruction, self.alignment = _init_head(
             backbone.get_input_embeddings().weight, num_tokens, self.embedding_dim, seed
         )  # (N, H), Linear(H, H), Linear(H, D)
+        self._calibrate_head()
+
+    @torch.no_grad()
+    def _calibrate_head(self) -> None:
+        """Scales R so that the soft prompt R(h) starts at the norm of the backbone's input embeddings, and A by the
+        inverse, so that A(R(h)) = h at first (for D = H).
+
+        Final hidden states are an order of magnitude larger than input embeddings (SmolLM2: ~48 vs ~3.2); fed back
+        unscaled, the soft prompt is out of distribution for the frozen LLM and R needs thousands of steps to shrink.
+        One forward pass over the N tokens alone measures the ratio.
+        """
+        embeds = self.backbone.get_input_embeddings().weight
+        tokens = self.compression_tokens.to(embeds.device, embeds.dtype)[None]  # (1, N, H)
+        states = self.backbone.base_model(inputs_embeds=tokens, use_cache=False).last_hidden_state  # (1, N, H)
+        scale = (embeds.float().norm(dim=-1).mean() / states.float().norm(dim=-1).mean().clamp(min=1e-6)).item()
+        self.reconstruction.weight.mul_(scale)
+        self.alignment.weight.div_(scale)
 
     # ----------------------------------------------------------------------------------------------------------------
     # Properties
@@ -356,6 +373,7 @@ def _init_head(
 
     Tokens are drawn around the mean of the backbone's embedding rows with their per-dimension spread; R starts as
     the identity; A is the identity when D == H (the embedding is then the mean compression state) and random else.
+    :meth:`LLM2VecGen._calibrate_head` then rescales R and A to the backbone.
     """
     generator = torch.Generator().manual_seed(seed)
     rows = embedding_matrix.detach().float()  # (V, H)

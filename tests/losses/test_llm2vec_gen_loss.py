@@ -82,7 +82,7 @@ def make_trainer(model, output_dir, max_steps, save_steps=None):
     )
     args = SentenceTransformerTrainingArguments(
         output_dir=str(output_dir), router_mapping={"response": "response"}, max_steps=max_steps,
-        per_device_train_batch_size=4, learning_rate=2e-2, warmup_steps=1, lr_scheduler_type="linear", report_to=[],
+        per_device_train_batch_size=4, learning_rate=5e-3, warmup_steps=1, lr_scheduler_type="linear", report_to=[],
         save_strategy="steps" if save_steps else "no", save_steps=save_steps or 500, use_cpu=True, seed=0,
         logging_steps=1, dataloader_drop_last=True,
     )  # fmt: skip
