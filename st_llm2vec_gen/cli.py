@@ -137,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("texts", nargs="*", help="texts (or use --input)")
         cmd.add_argument("--input", help="JSONL/JSON/CSV file of texts")
         cmd.add_argument("--column", default=None, help="text column of --input")
-        cmd.add_argument("--prompt-name", default="query" if name == "decode" else None,
+        cmd.add_argument("--prompt-name", default=None,
                          help="the model's prompt to use, e.g. query, document, STS")  # fmt: skip
         cmd.set_defaults(run=run)
         if name == "encode":

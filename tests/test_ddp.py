@@ -20,7 +20,7 @@ def test_torchrun_two_processes(llama_path, tmp_path):
         "batch_size: 2\nmax_steps: 3\nwarmup_steps: 0\nlogging_steps: 1\nextra_args: {use_cpu: true}\n"
     )
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            "-m", "st_llm2vec_gen.cli", "train", str(recipe)]  # fmt: skip
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-4000:]

@@ -40,4 +40,3 @@ def test_default_model_decodes_and_shows_its_logit_lens(model):
     assert isinstance(decoded, str) and decoded
     (words,) = module.logit_lens(QUERIES[:1], prompt=model.prompts["query"], top_k=10)
     assert len(words) == 10
-

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import shutil
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -407,8 +408,7 @@ def _declare_requirements(output_path: str, self_contained: bool) -> None:
     path = os.path.join(output_path, "config_sentence_transformers.json")
     if not os.path.isfile(path):  # saved on its own, outside SentenceTransformer.save
         return
-    with open(path, encoding="utf-8") as f:
-        config = json.load(f)
+    config = _read_json_retrying(path)
     requirements = {"sentence-transformers": {"specifier": ">=6.2", "reason": "LLM2Vec-Gen uses the ST 6 module API."}}
     if not self_contained:
         requirements[PACKAGE] = {
@@ -416,5 +416,21 @@ def _declare_requirements(output_path: str, self_contained: bool) -> None:
             "reason": "The LLM2Vec-Gen module code is not stored with this model (save with store_backbone=True).",
         }
     config["requirements"] = requirements
-    with open(path, "w", encoding="utf-8") as f:
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
         json.dump(config, f, indent=2, sort_keys=True)
+    os.replace(tmp, path)  # atomic: a concurrent reader never sees a half-written file
+
+
+def _read_json_retrying(path: str, attempts: int = 20) -> dict[str, Any]:
+    """Reads a JSON file that another process may be rewriting at this moment (the HF trainer can save the same
+    checkpoint from several ranks): a truncated read is retried briefly instead of failing the run."""
+    for attempt in range(attempts):
+        try:
+            with open(path, encoding="utf-8") as f:
+                return json.load(f)
+        except json.JSONDecodeError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.05)
+    raise AssertionError("unreachable")
