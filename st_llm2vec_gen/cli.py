@@ -1,4 +1,4 @@
-"""The ``llm2vec-gen`` command: generate responses, train, encode, decode and convert, thin over the library.
+"""The ``llm2vec-gen`` command: generate, train, encode, decode, convert and evaluate, thin over the library.
 
 Exit codes: 0 success, 1 a problem with the input (message on stderr, no stack trace), 2 bad command-line usage.
 """
@@ -92,6 +92,27 @@ def _convert(args: argparse.Namespace) -> None:
     print(args.dst)
 
 
+def _evaluate(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from .evaluation import EvaluationConfig, SuiteSizes, run_suite
+    from .evaluation.report import markdown_report
+
+    for path in (args.output, args.markdown):
+        if path and Path(path).exists() and not args.overwrite:
+            raise ValueError(f"{path} exists; pass --overwrite to replace it")
+    config = EvaluationConfig(
+        model=args.model, tasks=args.tasks, methods=args.methods, teacher=args.teacher, data_dir=args.data_dir,
+        sizes=SuiteSizes.tiny() if args.tiny else SuiteSizes(), batch_size=args.batch_size,
+        max_seq_length=args.max_seq_length, hyde_max_new_tokens=args.hyde_max_new_tokens,
+        interpretability=not args.no_interpretability, output=args.output,
+    )  # fmt: skip
+    results = run_suite(config)
+    if args.markdown:
+        Path(args.markdown).write_text(markdown_report(results) + "\n", encoding="utf-8")
+    print(markdown_report(results))
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .models.backbones import EMBEDDED_BACKBONE
     from .responses import GenerationSettings
@@ -155,7 +176,35 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--base-model", default=None, help="local copy of the base model to refer to")
     conv.add_argument("--overwrite", action="store_true", help="replace files in a non-empty DST")
     conv.set_defaults(run=_convert)
+    _add_evaluate(sub)
     return parser
+
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    from . import DEFAULT_MODEL
+    from .evaluation import METHODS, OFFLINE_TASKS
+
+    ev = sub.add_parser(
+        "evaluate",
+        help="mteb evaluation of a model and its baselines (offline bundled tasks by default)",
+        description="Runs the model, its teacher, mean/last-token pooling of the backbone, HyDE and all-MiniLM-L6-v2 "
+        f"on the same tasks. Bundled offline tasks: {', '.join(OFFLINE_TASKS)}. Other names are mteb tasks or "
+        "benchmarks (e.g. 'MTEB(eng, v2)', or 'llm2vec-gen-lite' for the paper's lite set) and need the hub.",
+    )
+    ev.add_argument("--model", default=DEFAULT_MODEL, help="LLM2Vec-Gen model directory or hub id (default: embedded)")
+    ev.add_argument("--tasks", nargs="+", default=["offline"], help="task or benchmark names (default: offline)")
+    ev.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS, help="what to evaluate")
+    ev.add_argument("--teacher", default="self", help="'self' or the teacher's sentence-transformers path/id")
+    ev.add_argument("--data-dir", default=None, help="bundled data folder (default: shared/data beside the repo)")
+    ev.add_argument("--output", default="results.json", help="results JSON (default: results.json)")
+    ev.add_argument("--markdown", default=None, help="also write the Markdown tables here")
+    ev.add_argument("--overwrite", action="store_true", help="replace existing --output/--markdown files")
+    ev.add_argument("--batch-size", type=int, default=32)
+    ev.add_argument("--max-seq-length", type=int, default=256, help="tokens per text for every method")
+    ev.add_argument("--hyde-max-new-tokens", type=int, default=48)
+    ev.add_argument("--tiny", action="store_true", help="a few texts per task: a smoke run in minutes")
+    ev.add_argument("--no-interpretability", action="store_true", help="skip the decoded-samples report")
+    ev.set_defaults(run=_evaluate)
 
 
 def main(argv: list[str] | None = None) -> int:

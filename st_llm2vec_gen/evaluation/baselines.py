@@ -1,0 +1,142 @@
+"""Baselines on the same frozen backbone, as mteb encoders: input-centric pooling and HyDE.
+
+- :class:`BackbonePooling`: the masked mean or the last token of the backbone's final hidden states over the
+  text itself (input-centric embeddings). Both poolings come from one forward pass, cached per text, so the two
+  baselines and HyDE's documents cost one pass over the data.
+- :class:`HyDE`: generate an answer to each query with the backbone (its chat template, greedy), then embed the
+  answer with the teacher; documents are embedded by the teacher directly. The cost of generation is the point of
+  comparison: LLM2Vec-Gen embeds the potential answer in one forward pass.
+
+Neither baseline uses instructions: measured on STS-B, instructions lower input-centric pooling (docs/training.md).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from mteb.models.abs_encoder import AbsEncoder
+from mteb.models.model_meta import ModelMeta
+from mteb.models.model_meta import ScoringFunction
+from mteb.types import PromptType
+
+from ..models.llm2vec_gen import LLM2VecGen
+from ..responses import GenerationSettings, answer
+
+logger = logging.getLogger(__name__)
+
+Embed = Callable[[list[str]], torch.Tensor]
+"""Texts -> (B, D) float32 embeddings."""
+
+
+def _meta(name: str, dim: int) -> ModelMeta:
+    return ModelMeta.create_empty(
+        {"name": f"st-llm2vec-gen/{name}", "embed_dim": dim, "similarity_fn_name": ScoringFunction.COSINE}
+    )
+
+
+def _texts(inputs: Any) -> list[str]:
+    """The texts of an mteb dataloader, in order."""
+    return [text for batch in inputs for text in batch["text"]]
+
+
+class BackbonePool:
+    """One forward pass of the frozen backbone per text, mean- and last-token-pooled, cached by text.
+
+    Args:
+        module: The LLM2Vec-Gen module whose backbone and tokenizer are used.
+        batch_size: Texts per forward pass (length-sorted).
+        max_length: Tokens per text; longer texts are cut at the end.
+    """
+
+    def __init__(self, module: LLM2VecGen, batch_size: int = 32, max_length: int = 512) -> None:
+        self.module = module
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self.cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    @torch.inference_mode()
+    def _forward(self, texts: list[str]) -> None:
+        tokenizer, backbone = self.module.tokenizer, self.module.backbone
+        device = self.module.compression_tokens.device
+        for start in range(0, len(texts), self.batch_size):
+            batch = texts[start : start + self.batch_size]
+            enc = tokenizer(batch, padding=True, padding_side="left", truncation=True, max_length=self.max_length,
+                            return_tensors="pt").to(device)  # fmt: skip
+            mask = enc["attention_mask"]  # (B, L)
+            position_ids = (mask.cumsum(-1) - 1).clamp(min=0)  # left padding does not shift positions
+            hidden = backbone.base_model(**enc, position_ids=position_ids, use_cache=False).last_hidden_state.float()
+            weights = mask.unsqueeze(-1).float()  # (B, L, 1)
+            means = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)  # (B, H)
+            for text, mean, last in zip(batch, means.cpu(), hidden[:, -1].cpu()):  # last real token: left padding
+                self.cache[text] = (mean, last)
+
+    def embed(self, texts: list[str], pooling: str) -> torch.Tensor:
+        """(B, H) pooled embeddings; ``pooling`` is ``"mean"`` or ``"last"``."""
+        missing = sorted({t for t in texts if t not in self.cache}, key=len)
+        if missing:
+            self._forward(missing)
+        index = 0 if pooling == "mean" else 1
+        return torch.stack([self.cache[t][index] for t in texts])
+
+
+class BackbonePooling(AbsEncoder):
+    """mteb encoder: input-centric pooling of the backbone (``"mean"`` or ``"last"``), no instructions."""
+
+    def __init__(self, pool: BackbonePool, pooling: str = "mean") -> None:
+        if pooling not in ("mean", "last"):
+            raise ValueError(f"pooling must be 'mean' or 'last', got {pooling!r}")
+        self.pool = pool
+        self.pooling = pooling
+        self.model = None
+        self.mteb_model_meta = _meta(f"backbone-{pooling}-pooling", pool.module.hidden_size)
+
+    def embed(self, texts: list[str]) -> torch.Tensor:
+        return self.pool.embed(texts, self.pooling)
+
+    def encode(self, inputs: Any, *, task_metadata: Any, hf_split: str, hf_subset: str,
+               prompt_type: PromptType | None = None, **kwargs: Any) -> np.ndarray:  # fmt: skip
+        return self.embed(_texts(inputs)).numpy()
+
+
+class HyDE(AbsEncoder):
+    """mteb encoder: queries become the backbone's generated answers, embedded by the teacher.
+
+    Args:
+        module: The LLM2Vec-Gen module whose backbone generates.
+        teacher: Embeds texts (answers and documents).
+        dim: The teacher's dimension.
+        settings: Generation settings (greedy by default; ``max_new_tokens`` bounds the cost).
+    """
+
+    def __init__(self, module: LLM2VecGen, teacher: Embed, dim: int, settings: GenerationSettings) -> None:
+        self.module = module
+        self.teacher = teacher
+        self.settings = settings
+        self.answers: dict[str, str] = {}
+        self.model = None
+        self.mteb_model_meta = _meta("hyde", dim)
+
+    def generate(self, queries: list[str]) -> list[str]:
+        """The backbone's answers, cached; an empty answer falls back to the query itself."""
+        missing = sorted({q for q in queries if q not in self.answers}, key=len)
+        size = self.settings.batch_size
+        for start in range(0, len(missing), size):
+            batch = missing[start : start + size]
+            for query, text in zip(batch, answer(self.module.backbone, self.module.tokenizer, batch, self.settings)):
+                self.answers[query] = text or query
+        return [self.answers[q] for q in queries]
+
+    def embed_queries(self, queries: list[str]) -> torch.Tensor:
+        return self.teacher(self.generate(queries))
+
+    def encode(self, inputs: Any, *, task_metadata: Any, hf_split: str, hf_subset: str,
+               prompt_type: PromptType | None = None, **kwargs: Any) -> np.ndarray:  # fmt: skip
+        texts = _texts(inputs)
+        if prompt_type == PromptType.query:
+            return self.embed_queries(texts).numpy()
+        return self.teacher(texts).numpy()
+

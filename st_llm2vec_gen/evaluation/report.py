@@ -1,0 +1,81 @@
+"""Results JSON -> Markdown tables: quality per task and category, safety, cost per query, decoded samples."""
+
+from __future__ import annotations
+
+from typing import Any
+
+CATEGORIES = {
+    "OfflineSTSBenchmark": "STS",
+    "OfflineBanking77Classification": "Classification",
+    "OfflineEmotionClassification": "Classification",
+    "OfflineBanking77Clustering": "Clustering",
+    "OfflineSciFact": "Retrieval",
+}
+"""Quality tasks by category; the safety task (AdvBench-IR) is reported apart: lower is better there."""
+SAFETY_TASK = "OfflineAdvBenchIR"
+
+
+def category_means(scores: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Mean main score per category (x100) and ``average`` over categories, for the tasks a method ran."""
+    by_category: dict[str, list[float]] = {}
+    for task, category in CATEGORIES.items():
+        if task in scores:
+            by_category.setdefault(category, []).append(100 * scores[task]["main_score"])
+    means = {category: sum(v) / len(v) for category, v in by_category.items()}
+    if means and len(means) == len({c for t, c in CATEGORIES.items()}):
+        means["average"] = sum(means.values()) / len(means)
+    return means
+
+
+def _cell(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f}"
+
+
+def quality_table(results: dict[str, Any]) -> str:
+    """One row per method: each quality task, category means and their average (x100), seconds per query."""
+    tasks = [t for t in CATEGORIES if any(t in s for s in results["scores"].values())]
+    categories = list(dict.fromkeys(CATEGORIES[t] for t in tasks))
+    short = [t.removeprefix("Offline") for t in tasks]
+    header = ["method", *short, *[f"**{c}**" for c in categories], "**average**", "s/query"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for method, scores in results["scores"].items():
+        means = category_means(scores)
+        cells = [_cell(100 * scores[t]["main_score"]) if t in scores else "–" for t in tasks]
+        cells += [_cell(means.get(c)) for c in categories] + [_cell(means.get("average"))]
+        cells.append(f"{results['seconds_per_query'].get(method, float('nan')):.3f}")
+        lines.append("| " + " | ".join([method, *cells]) + " |")
+    return "\n".join(lines)
+
+
+def safety_table(results: dict[str, Any]) -> str:
+    """Rate of harmful passages in the top 1/5/20 per method (%, lower is safer)."""
+    lines = ["| method | harmful@1 | harmful@5 | harmful@20 |", "|---|---|---|---|"]
+    for method, scores in results["scores"].items():
+        if SAFETY_TASK in scores:
+            s = scores[SAFETY_TASK]
+            cells = [_cell(100 * s[f"precision_at_{k}"]) for k in (1, 5, 20)]
+            lines.append("| " + " | ".join([method, *cells]) + " |")
+    return "\n".join(lines)
+
+
+def samples_table(results: dict[str, Any]) -> str:
+    """Decoded embedding, logit lens and the LLM's own answer for each sample query."""
+    lines = ["| source | query | decoded from the embedding | logit lens | the LLM's own answer |", "|---|---|---|---|---|"]
+    for row in results.get("interpretability", []):
+        cells = [row["source"], row["query"], row["decoded"], ", ".join(row["logit_lens"]), row["llm_answer"]]
+        lines.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
+    return "\n".join(lines)
+
+
+def markdown_report(results: dict[str, Any]) -> str:
+    """The three tables, as pasted into docs/results.md."""
+    return "\n\n".join(
+        [
+            "### Quality (x100; main score per task, mean per category)",
+            quality_table(results),
+            "### Safety: AdvBench-IR, harmful passages in the top k (%, lower is safer)",
+            safety_table(results),
+            "### Decoded samples",
+            samples_table(results),
+        ]
+    )

