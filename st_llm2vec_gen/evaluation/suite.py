@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import platform
 import time
 from dataclasses import asdict, dataclass, field
@@ -105,6 +104,15 @@ def resolve_tasks(names: list[str], data_dir: str | Path | None, sizes: SuiteSiz
     return tasks
 
 
+def _load_data(tasks: list[Any]) -> None:
+    for task in tasks:
+        try:
+            task.load_data()
+        except (OSError, ConnectionError) as error:
+            where = "bundled data" if task.metadata.name in OFFLINE_TASKS else "Hugging Face Hub (unreachable offline)"
+            raise ValueError(f"Task {task.metadata.name} could not load its data from the {where}: {error}") from error
+
+
 def _load_models(config: EvaluationConfig) -> dict[str, Any]:
     """The mteb-ready model of each method; the baselines share the LLM2Vec-Gen model's backbone."""
     from sentence_transformers import SentenceTransformer
@@ -173,8 +181,8 @@ def run_suite(config: EvaluationConfig) -> dict[str, Any]:
     """
     import mteb
 
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     tasks = resolve_tasks(config.tasks, config.data_dir, config.sizes)
+    _load_data(tasks)  # before any model: a missing file or an unreachable hub fails fast
     models = _load_models(config)
     shared_teacher = config.teacher == "self" and "teacher" in models
     data_dir = Path(config.data_dir) if config.data_dir else default_data_dir()

