@@ -1,0 +1,126 @@
+"""LangChain's HuggingFaceEmbeddings on an LLM2Vec-Gen model: the saved query/document instructions reach it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sentence_transformers import SentenceTransformer
+
+from st_llm2vec_gen import create_model
+from st_llm2vec_gen.integrations import langchain_embeddings
+
+langchain_huggingface = pytest.importorskip("langchain_huggingface")
+from langchain_core.documents import Document  # noqa: E402  (langchain-core comes with langchain-huggingface)
+from langchain_core.vectorstores import InMemoryVectorStore  # noqa: E402
+
+QUERIES = ["Where do polar bears live?", "What is the capital of France?"]
+DOCUMENTS = [
+    "Polar bears live in the Arctic, on sea ice and snow near the North Pole.",
+    "The capital of France is Paris, a city on the river Seine.",
+    "Photosynthesis turns sunlight, water and carbon dioxide into sugar and oxygen.",
+    "A transformer is a neural network built from attention and feed-forward layers.",
+]
+
+
+@pytest.fixture(scope="module")
+def model_path(llama_path, tmp_path_factory) -> str:
+    """A tiny random LLM2Vec-Gen model saved with the default prompts (the head only, backbone by reference)."""
+    path = tmp_path_factory.mktemp("llm2vec_gen_langchain")
+    create_model(llama_path, num_tokens=3, max_seq_length=40, seed=1).save(str(path))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def st_model(model_path) -> SentenceTransformer:
+    return SentenceTransformer(model_path, trust_remote_code=True)
+
+
+@pytest.fixture(scope="module")
+def embeddings(model_path):
+    return langchain_embeddings(model_path)
+
+
+def test_queries_and_documents_match_encode_query_and_encode_document(embeddings, st_model):
+    assert isinstance(embeddings, langchain_huggingface.HuggingFaceEmbeddings)
+    for query in QUERIES:
+        np.testing.assert_allclose(embeddings.embed_query(query), st_model.encode_query([query])[0], atol=1e-6)
+    np.testing.assert_allclose(embeddings.embed_documents(DOCUMENTS), st_model.encode_document(DOCUMENTS), atol=1e-6)
+
+
+def test_instructions_are_applied(embeddings, st_model):
+    """The same text embeds differently as a query and as a document, and neither is the bare text."""
+    text = QUERIES[0]
+    query, document = np.array(embeddings.embed_query(text)), np.array(embeddings.embed_documents([text])[0])
+    bare = st_model.encode([text])[0]
+    assert not np.allclose(query, document, atol=1e-4)
+    assert not np.allclose(query, bare, atol=1e-4) and not np.allclose(document, bare, atol=1e-4)
+
+
+def test_plain_langchain_configuration_is_equivalent(model_path, embeddings):
+    """What the helper builds is what a user writes by hand (README-style), prompt names included."""
+    by_hand = langchain_huggingface.HuggingFaceEmbeddings(
+        model_name=model_path,
+        model_kwargs={"trust_remote_code": True},
+        encode_kwargs={"prompt_name": "document"},
+        query_encode_kwargs={"prompt_name": "query"},
+    )
+    np.testing.assert_allclose(by_hand.embed_query(QUERIES[0]), embeddings.embed_query(QUERIES[0]), atol=1e-6)
+    np.testing.assert_allclose(by_hand.embed_documents(DOCUMENTS), embeddings.embed_documents(DOCUMENTS), atol=1e-6)
+
+
+def test_without_prompt_names_langchain_drops_the_instructions(model_path, st_model):
+    """The quirk the helper exists for: LangChain calls encode(), never encode_query(), so no prompt is applied."""
+    plain = langchain_huggingface.HuggingFaceEmbeddings(model_name=model_path, model_kwargs={"trust_remote_code": True})
+    np.testing.assert_allclose(plain.embed_query(QUERIES[0]), st_model.encode([QUERIES[0]])[0], atol=1e-6)
+    assert not np.allclose(plain.embed_query(QUERIES[0]), st_model.encode_query([QUERIES[0]])[0], atol=1e-4)
+
+
+def test_encode_kwargs_reach_queries_too(model_path, st_model):
+    """LangChain uses query_encode_kwargs instead of encode_kwargs for queries: the helper copies them over."""
+    normalized = langchain_embeddings(model_path, encode_kwargs={"normalize_embeddings": True, "batch_size": 2})
+    query = np.array(normalized.embed_query(QUERIES[0]))
+    assert np.linalg.norm(query) == pytest.approx(1.0, abs=1e-5)
+    np.testing.assert_allclose(query, st_model.encode_query(QUERIES[:1], normalize_embeddings=True)[0], atol=1e-6)
+    documents = normalized.embed_documents(DOCUMENTS)
+    np.testing.assert_allclose(documents, st_model.encode_document(DOCUMENTS, normalize_embeddings=True), atol=1e-6)
+
+
+def test_other_saved_prompts_can_be_chosen(model_path, st_model):
+    symmetric = langchain_embeddings(model_path, query_prompt_name="STS", document_prompt_name="STS")
+    expected = st_model.encode(QUERIES[:1], prompt_name="STS")[0]
+    np.testing.assert_allclose(symmetric.embed_query(QUERIES[0]), expected, atol=1e-6)
+    np.testing.assert_allclose(symmetric.embed_documents(QUERIES[:1])[0], expected, atol=1e-6)
+
+
+def test_newlines_become_spaces(embeddings, st_model):
+    """LangChain replaces newlines by spaces before encoding; documented, not hidden."""
+    (embedded,) = embeddings.embed_documents(["Polar bears live in the Arctic.\nThey hunt seals."])
+    expected = st_model.encode_document(["Polar bears live in the Arctic. They hunt seals."])[0]
+    np.testing.assert_allclose(embedded, expected, atol=1e-6)
+
+
+def test_in_memory_vector_store_ranks_as_sentence_transformers_does(embeddings, st_model):
+    store = InMemoryVectorStore(embeddings)
+    store.add_documents([Document(page_content=text, metadata={"i": i}) for i, text in enumerate(DOCUMENTS)])
+    scores = st_model.similarity(st_model.encode_query(QUERIES), st_model.encode_document(DOCUMENTS)).numpy()
+    for query, row in zip(QUERIES, scores):
+        hits = store.similarity_search_with_score(query, k=len(DOCUMENTS))
+        assert [doc.metadata["i"] for doc, _ in hits] == np.argsort(-row, kind="stable").tolist()
+        np.testing.assert_allclose([score for _, score in hits], np.sort(row)[::-1], atol=1e-5)
+
+
+def test_bad_configurations_fail_before_loading(model_path):
+    with pytest.raises(ValueError, match="no prompt named 'passage'"):
+        langchain_embeddings(model_path, document_prompt_name="passage")
+    with pytest.raises(ValueError, match="multi_process"):
+        langchain_embeddings(model_path, multi_process=True)
+    with pytest.raises(ValueError, match="query_prompt_name"):
+        langchain_embeddings(model_path, encode_kwargs={"prompt_name": "STS"})
+
+
+def test_prompts_given_at_load_time_count(model_path, st_model):
+    """model_kwargs={"prompts": ...} adds prompts on top of the saved ones, as in SentenceTransformer(...)."""
+    custom = langchain_embeddings(model_path, query_prompt_name="mine", model_kwargs={"prompts": {"mine": "Answer:"}})
+    np.testing.assert_allclose(
+        custom.embed_query(QUERIES[0]), st_model.encode(QUERIES[:1], prompt="Answer:")[0], atol=1e-6
+    )
