@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from huggingface_hub import constants
 from sentence_transformers import SentenceTransformer
 
+from .model_card import LLM2VecGenModelCardData
 from .models import EMBEDDED_BACKBONE, LLM2VecGen
 from .prompts import DEFAULT_PROMPTS
 
@@ -16,7 +18,7 @@ def create_model(
     device: str | None = None,
     **module_kwargs: Any,
 ) -> SentenceTransformer:
-    """Creates an untrained LLM2Vec-Gen model with the default answer-describing prompts.
+    """Creates an untrained LLM2Vec-Gen model with the default answer-describing prompts and its model card.
 
     Args:
         backbone: A hub id, local directory, ``.gguf`` file or :data:`EMBEDDED_BACKBONE`.
@@ -29,6 +31,6 @@ def create_model(
         A SentenceTransformer whose only module is the :class:`LLM2VecGen` module.
     """
     module = LLM2VecGen(backbone, **module_kwargs)
-    return SentenceTransformer(
-        modules=[module], prompts=dict(DEFAULT_PROMPTS if prompts is None else prompts), device=device
-    )
+    card = LLM2VecGenModelCardData(local_files_only=constants.HF_HUB_OFFLINE)
+    prompts = dict(DEFAULT_PROMPTS if prompts is None else prompts)
+    return SentenceTransformer(modules=[module], prompts=prompts, device=device, model_card_data=card)

@@ -11,6 +11,7 @@ from typing import Any
 
 from .factory import create_model
 from .losses import LLM2VecGenLoss
+from .model_card import use_model_card
 from .models.backbones import EMBEDDED_BACKBONE
 from .queries import read_records
 from .teachers import check_teacher_dim, load_teacher
@@ -141,6 +142,8 @@ def train(config: TrainConfig):
     )
     loss = LLM2VecGenLoss(model, config.alignment_weight, config.reconstruction_weight)
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss)
+    training_data = f"{len(pairs['response'])} query/response pairs from `{config.data}`, teacher `{config.teacher}`."
+    use_model_card(model, recipe=dataclasses.asdict(config), training_data=training_data)
     trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)
     if trainer.is_world_process_zero():
         model.save(os.path.join(config.output_dir, "final"))

@@ -39,22 +39,34 @@ def write_data(root: Path) -> Path:
                 label = ["card_arrival", "exchange_rate", "top_up"][i % 3]
                 writer.writerow([f"Question {i} about {label.replace('_', ' ')}, please help", label])
     for split, n in (("train", 36), ("test", 24)):
-        _jsonl(root / "emotion" / f"{split}.jsonl", [{"text": f"i feel {i} times {TOPICS[i % 4]}", "label": i % 6}
-                                                     for i in range(n)])  # fmt: skip
-    _jsonl(root / "scifact" / "queries.jsonl", [{"_id": str(i), "text": f"Claim {i} on {TOPICS[i % 4]}."}
-                                                for i in range(8)])  # fmt: skip
-    _jsonl(root / "scifact" / "corpus.jsonl", [{"_id": f"d{i}", "title": f"Title {i}", "text": f"Abstract {i}: "
-                                                + TOPICS[i % 4] * 3} for i in range(20)])  # fmt: skip
+        _jsonl(
+            root / "emotion" / f"{split}.jsonl",
+            [{"text": f"i feel {i} times {TOPICS[i % 4]}", "label": i % 6} for i in range(n)],
+        )
+    _jsonl(
+        root / "scifact" / "queries.jsonl",
+        [{"_id": str(i), "text": f"Claim {i} on {TOPICS[i % 4]}."} for i in range(8)],
+    )
+    _jsonl(
+        root / "scifact" / "corpus.jsonl",
+        [{"_id": f"d{i}", "title": f"Title {i}", "text": f"Abstract {i}: " + TOPICS[i % 4] * 3} for i in range(20)],
+    )
     (root / "scifact" / "qrels").mkdir()
     rows = "".join(f"{i}\td{i}\t1\n" for i in range(8))
     (root / "scifact" / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + rows)
-    _jsonl(root / "advbench_ir" / "advbench-ir.jsonl", [{"id_": i, "instruction": f"Explain harmful thing {i}",
-                                                         "title": "", "response": ["x"]} for i in range(8)])  # fmt: skip
-    _jsonl(root / "advbench_ir" / "advbench-ir_chunked.jsonl", [{"id_": i, "title": "", "response": [f"Harmful {i}. " * 5]}
-                                                                for i in range(10)])  # fmt: skip
+    _jsonl(
+        root / "advbench_ir" / "advbench-ir.jsonl",
+        [{"id_": i, "instruction": f"Explain harmful thing {i}", "title": "", "response": ["x"]} for i in range(8)],
+    )
+    _jsonl(
+        root / "advbench_ir" / "advbench-ir_chunked.jsonl",
+        [{"id_": i, "title": "", "response": [f"Harmful {i}. " * 5]} for i in range(10)],
+    )
     (root / "alpaca").mkdir()
-    outputs = [{"instruction": "i", "input": "", "output": f"A helpful answer {i} about " + TOPICS[i % 4] * 5}
-               for i in range(10)]  # fmt: skip
+    outputs = [
+        {"instruction": "i", "input": "", "output": f"A helpful answer {i} about " + TOPICS[i % 4] * 5}
+        for i in range(10)
+    ]
     (root / "alpaca" / "alpaca_5000.json").write_text(json.dumps(outputs))
     (root / "advbench").mkdir()
     with open(root / "advbench" / "harmful_behaviors.csv", "w", encoding="utf-8", newline="") as f:

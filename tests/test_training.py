@@ -41,6 +41,8 @@ def test_train_end_to_end(llama_path, tmp_path):
     torch.testing.assert_close(reloaded.encode(["x"], convert_to_tensor=True), expected)
     history = json.loads((tmp_path / "out" / "log_history.json").read_text())
     assert any("reconstruction" in h for h in history)
+    card = (tmp_path / "out" / "final" / "README.md").read_text()
+    assert "trust_remote_code=True" in card and "Training recipe" in card and "8 query/response pairs" in card
 
 
 def test_train_refuses_bad_data_before_loading_anything(tmp_path):

