@@ -65,24 +65,55 @@ class DecodingMixin:
 
     @torch.inference_mode()
     def logit_lens(
-        self, texts: Sequence[str], top_k: int = 10, prompt: str | None = None, batch_size: int = 16
+        self,
+        texts: Sequence[str],
+        top_k: int = 10,
+        prompt: str | None = None,
+        batch_size: int = 16,
+        contrast: bool = True,
     ) -> list[list[str]]:
         """Top vocabulary tokens of the compression states h through the backbone's LM head.
 
+        The raw lens (``contrast=False``: probability averaged over the N positions) is dominated by tokens that
+        every text's compression states share, mostly punctuation. The contrastive lens (default) ranks tokens by
+        how much their log-probability, averaged over the N positions, exceeds its average over the fixed
+        :data:`LENS_REFERENCE` texts (encoded with the same prompt): the words specific to this text's answer.
+
         Args:
             texts: The texts to inspect.
-            top_k: Tokens to return per text, by probability averaged over the N positions.
+            top_k: Tokens to return per text.
             prompt: The instruction used when encoding.
             batch_size: Texts per forward pass.
+            contrast: Rank against the reference texts (default) or by raw averaged probability.
 
         Returns:
-            For each text, ``top_k`` token strings, most probable first.
+            For each text, ``top_k`` token strings, highest first.
         """
         texts = validate_texts(texts)
-        words: list[list[str]] = []
+        scores = self._lens_scores(texts, prompt, batch_size, contrast)  # (B, V)
+        if contrast:
+            scores = scores - self._lens_scores(LENS_REFERENCE, prompt, batch_size, contrast).mean(0)  # minus (V,)
+        top = scores.topk(top_k, dim=-1).indices  # (B, k)
+        return [[self.tokenizer.decode([i]).strip() for i in row] for row in top.tolist()]
+
+    def _lens_scores(self, texts: Sequence[str], prompt: str | None, batch_size: int, log: bool) -> torch.Tensor:
+        """(B, V): mean over the N positions of the LM head's log-probabilities (``log``) or probabilities."""
+        rows = []
         for start in range(0, len(texts), batch_size):
             states = self._run(texts[start : start + batch_size], prompt)["compression_states"]  # (b, N, H)
-            logits = self.backbone.get_output_embeddings()(states)  # (b, N, V)
-            top = logits.float().softmax(-1).mean(dim=1).topk(top_k, dim=-1).indices  # (b, k)
-            words += [[self.tokenizer.decode([i]).strip() for i in row] for row in top.tolist()]
-        return words
+            logp = self.backbone.get_output_embeddings()(states).float().log_softmax(-1)  # (b, N, V)
+            rows.append(logp.mean(dim=1) if log else logp.exp().mean(dim=1))
+        return torch.cat(rows)
+
+
+LENS_REFERENCE = (
+    "Tell me a joke.",
+    "How does a car engine work?",
+    "What happened in ancient Rome?",
+    "Give me tips for a job interview.",
+    "Explain how computers store data.",
+    "What should I cook for dinner tonight?",
+    "Describe the weather in spring.",
+    "Summarize the plot of a famous novel.",
+)
+"""Fixed, varied requests whose average lens the contrastive logit lens subtracts (batch-independent)."""

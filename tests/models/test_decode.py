@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from st_llm2vec_gen import LLM2VecGen
+from st_llm2vec_gen.models.decoding import LENS_REFERENCE
 
 TEXTS = ["Where do polar bears live?", "Paris is the capital of France and has a river.", "Sugar"]
 
@@ -51,7 +52,7 @@ def test_decode_uses_the_prompt(module):
 
 
 def test_logit_lens_matches_lm_head_of_compression_states(module):
-    top = module.logit_lens(TEXTS[:2], top_k=5)
+    top = module.logit_lens(TEXTS[:2], top_k=5, contrast=False)
     assert [len(row) for row in top] == [5, 5]
     with torch.no_grad():
         states = module(module.preprocess(TEXTS[:2]))["compression_states"]
@@ -59,6 +60,21 @@ def test_logit_lens_matches_lm_head_of_compression_states(module):
     for row, p in zip(top, probs):
         expected = [module.tokenizer.decode([i]).strip() for i in p.topk(5).indices.tolist()]
         assert row == expected
+
+
+def test_contrastive_logit_lens_subtracts_the_reference_texts(module):
+    top = module.logit_lens(TEXTS[:2], top_k=5)
+    with torch.no_grad():
+
+        def mean_logp(texts):
+            states = module(module.preprocess(list(texts)))["compression_states"]
+            return module.backbone.lm_head(states).float().log_softmax(-1).mean(1)  # (B, V)
+
+        scores = mean_logp(TEXTS[:2]) - mean_logp(LENS_REFERENCE).mean(0)
+    for row, s in zip(top, scores):
+        assert row == [module.tokenizer.decode([i]).strip() for i in s.topk(5).indices.tolist()]
+    assert top != module.logit_lens(TEXTS[:2], top_k=5, contrast=False)
+    assert module.logit_lens(TEXTS[1:2], top_k=5) == top[1:]  # the reference is fixed: batch-independent
 
 
 def test_decode_rejects_bad_input(module):
