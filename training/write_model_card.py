@@ -1,0 +1,45 @@
+"""Writes the LLM2Vec-Gen model card (README.md) of a saved model, e.g. the embedded default.
+
+    python training/write_model_card.py --model st_llm2vec_gen/default_model \
+        --recipe training/configs/smollm2-135m-cpu.yaml \
+        --training-data "2,048 SmolLM2-135M-Instruct answers to Alpaca/Tulu prompts (training/data, see SOURCES.md)"
+
+The card is what `model.save` writes for a model built by `create_model` or trained by `llm2vec-gen train`; this
+script gives one to a directory saved without it. An existing README.md is kept unless --overwrite.
+"""
+
+import argparse
+import dataclasses
+import logging
+from pathlib import Path
+
+from sentence_transformers import SentenceTransformer
+from sentence_transformers.base.model_card import generate_model_card
+
+from st_llm2vec_gen.model_card import use_model_card
+from st_llm2vec_gen.training import TrainConfig
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--recipe", default=None, help="the YAML recipe it was trained with")
+    parser.add_argument("--training-data", default=None, help="one line on the training data")
+    parser.add_argument("--name", default=None, help="model name shown as the card's title")
+    parser.add_argument("--overwrite", action="store_true")
+    args = parser.parse_args()
+
+    readme = Path(args.model) / "README.md"
+    if readme.exists() and not args.overwrite:
+        raise SystemExit(f"{readme} exists: pass --overwrite to replace it")
+    model = SentenceTransformer(args.model, trust_remote_code=True)
+    recipe = dataclasses.asdict(TrainConfig.from_yaml(args.recipe)) if args.recipe else None
+    card = use_model_card(model, recipe=recipe, training_data=args.training_data, model_name=args.name)
+    card.local_files_only = True
+    readme.write_text(generate_model_card(model), encoding="utf-8")
+    logging.info("Wrote %s", readme)
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO)
+    main()
