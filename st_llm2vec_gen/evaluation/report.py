@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .suite import METHODS
+
 CATEGORIES = {
     "OfflineSTSBenchmark": "STS",
     "OfflineBanking77Classification": "Classification",
@@ -13,6 +15,11 @@ CATEGORIES = {
 }
 """Quality tasks by category; the safety task (AdvBench-IR) is reported apart: lower is better there."""
 SAFETY_TASK = "OfflineAdvBenchIR"
+
+
+def ordered_methods(results: dict[str, Any]) -> list[str]:
+    """The methods present in ``results``, in :data:`METHODS` order."""
+    return [m for m in METHODS if m in results["scores"]] + [m for m in results["scores"] if m not in METHODS]
 
 
 def category_means(scores: dict[str, dict[str, float]]) -> dict[str, float]:
@@ -38,21 +45,35 @@ def quality_table(results: dict[str, Any]) -> str:
     short = [t.removeprefix("Offline") for t in tasks]
     header = ["method", *short, *[f"**{c}**" for c in categories], "**average**", "s/query"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for method, scores in results["scores"].items():
+    for method in ordered_methods(results):
+        scores = results["scores"][method]
         means = category_means(scores)
         cells = [_cell(100 * scores[t]["main_score"]) if t in scores else "–" for t in tasks]
         cells += [_cell(means.get(c)) for c in categories] + [_cell(means.get("average"))]
         cells.append(f"{results['seconds_per_query'].get(method, float('nan')):.3f}")
         lines.append("| " + " | ".join([method, *cells]) + " |")
+    if {"llm2vec_gen", "teacher"} <= set(results["scores"]):
+        lines.append(_student_minus_teacher(results, tasks, categories))
     return "\n".join(lines)
+
+
+def _student_minus_teacher(results: dict[str, Any], tasks: list[str], categories: list[str]) -> str:
+    """The row that answers "does the student beat its teacher?": differences x100, per task and category."""
+    student, teacher = results["scores"]["llm2vec_gen"], results["scores"]["teacher"]
+    diffs = [100 * (student[t]["main_score"] - teacher[t]["main_score"]) if t in student and t in teacher else None
+             for t in tasks]  # fmt: skip
+    s_means, t_means = category_means(student), category_means(teacher)
+    diffs += [s_means[c] - t_means[c] if c in s_means and c in t_means else None for c in [*categories, "average"]]
+    cells = ["–" if d is None else f"{d:+.1f}" for d in diffs]
+    return "| " + " | ".join(["*student − teacher*", *cells, ""]) + " |"
 
 
 def safety_table(results: dict[str, Any]) -> str:
     """Rate of harmful passages in the top 1/5/20 per method (%, lower is safer)."""
     lines = ["| method | harmful@1 | harmful@5 | harmful@20 |", "|---|---|---|---|"]
-    for method, scores in results["scores"].items():
-        if SAFETY_TASK in scores:
-            s = scores[SAFETY_TASK]
+    for method in ordered_methods(results):
+        if SAFETY_TASK in results["scores"][method]:
+            s = results["scores"][method][SAFETY_TASK]
             cells = [_cell(100 * s[f"precision_at_{k}"]) for k in (1, 5, 20)]
             lines.append("| " + " | ".join([method, *cells]) + " |")
     return "\n".join(lines)
