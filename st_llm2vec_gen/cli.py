@@ -66,6 +66,8 @@ def _read_texts(args: argparse.Namespace) -> list[str]:
 def _encode(args: argparse.Namespace) -> None:
     import numpy as np
 
+    if os.path.exists(args.output) and not args.overwrite:
+        raise ValueError(f"{args.output} exists; pass --overwrite to replace it")
     texts = _read_texts(args)
     model = _load_model(args.model)
     embeddings = model.encode(texts, prompt_name=args.prompt_name, batch_size=args.batch_size, show_progress_bar=True)
@@ -163,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.set_defaults(run=run)
         if name == "encode":
             cmd.add_argument("--output", required=True, help=".npy file")
+            cmd.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
             cmd.add_argument("--batch-size", type=int, default=32)
         else:
             cmd.add_argument("--max-new-tokens", type=int, default=64)

@@ -23,6 +23,10 @@ def test_encode_writes_embeddings(model_dir, tmp_path):
     out = tmp_path / "emb.npy"
     assert main(["encode", "--model", model_dir, "--output", str(out), "--prompt-name", "query", "a b", "c"]) == 0
     assert np.load(out).shape == (2, 32)
+    assert main(["encode", "--model", model_dir, "--output", str(out), "x"]) == 1  # never overwritten silently
+    assert np.load(out).shape == (2, 32)
+    assert main(["encode", "--model", model_dir, "--output", str(out), "--overwrite", "x"]) == 0
+    assert np.load(out).shape == (1, 32)
 
 
 def test_decode_prints_json_lines(model_dir, capsys):
