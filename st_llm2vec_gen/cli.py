@@ -27,11 +27,17 @@ def _generate(args: argparse.Namespace) -> None:
     if count > 1:  # one file per shard: parallel processes never append to the same file
         root, ext = os.path.splitext(output)
         output = f"{root}.shard-{index}-of-{count}{ext}"
-    model, tokenizer = load_backbone(args.backbone, {"dtype": args.dtype} if args.dtype else None)
-    import torch
+    if args.engine == "vllm":
+        from .engines import VLLMEngine
 
-    model.to(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    rows = generate_responses(model, tokenizer, queries, output, settings, shard=(index, count))
+        engine = VLLMEngine(args.backbone, **({"dtype": args.dtype} if args.dtype else {}))
+        rows = generate_responses(None, None, queries, output, settings, shard=(index, count), engine=engine)
+    else:
+        model, tokenizer = load_backbone(args.backbone, {"dtype": args.dtype} if args.dtype else None)
+        import torch
+
+        model.to(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        rows = generate_responses(model, tokenizer, queries, output, settings, shard=(index, count))
     logger.info("%d responses in %s", len(rows), output)
 
 
@@ -136,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--shard", default="0/1", help="i/n: answer the queries whose index %% n == i")
     gen.add_argument("--dtype", default=None, help="backbone dtype, e.g. bfloat16 on GPU")
     gen.add_argument("--device", default=None, help="e.g. cuda:1 (default: cuda when available, else cpu)")
+    gen.add_argument("--engine", choices=("transformers", "vllm"), default="transformers",
+                     help="vllm: hand generation to vLLM when installed (hub id or local dir backbones)")  # fmt: skip
     for f in fields(GenerationSettings):
         kind = (lambda s: s.lower() in ("1", "true", "yes")) if f.type in (bool, "bool") else type(f.default)
         gen.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default, help=f"(default {f.default})")

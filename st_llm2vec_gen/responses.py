@@ -99,24 +99,26 @@ def _cut(tokenizer: PreTrainedTokenizerBase, text: str, max_tokens: int) -> str:
 
 
 def generate_responses(
-    backbone: PreTrainedModel,
-    tokenizer: PreTrainedTokenizerBase,
+    backbone: PreTrainedModel | None,
+    tokenizer: PreTrainedTokenizerBase | None,
     queries: list[str],
     output_path: str,
     settings: GenerationSettings | None = None,
     shard: tuple[int, int] = (0, 1),
     show_progress: bool = True,
+    engine: Any | None = None,
 ) -> list[dict[str, Any]]:
     """Answers ``queries`` with the backbone, appending ``{"id", "query", "response"}`` rows to ``output_path``.
 
     Args:
-        backbone: The frozen causal LM.
-        tokenizer: Its tokenizer, with a chat template.
+        backbone: The frozen causal LM (``None`` with an ``engine``).
+        tokenizer: Its tokenizer, with a chat template (``None`` with an ``engine``).
         queries: Query texts; a row's ``id`` is the query's index in this list.
         output_path: JSONL file; rows already there (same ids and queries) are kept and skipped.
         settings: Decoding settings; recorded next to the output as ``<output_path>.settings.json``.
         shard: ``(index, count)``: this process answers the queries whose id modulo count equals index.
         show_progress: Show a progress bar.
+        engine: Another generation engine (:class:`~st_llm2vec_gen.engines.VLLMEngine`) instead of the backbone.
 
     Returns:
         All rows of this shard, in id order.
@@ -129,7 +131,10 @@ def generate_responses(
     if not 0 <= index < count:
         raise ValueError(f"shard index must be in [0, {count}), got {index}")
     todo_ids = [i for i in range(len(queries)) if i % count == index]
-    done = _load_done(output_path, queries, settings, generator=Path(backbone.name_or_path).name)
+    if engine is None and backbone is None:
+        raise ValueError("Pass the backbone and its tokenizer, or a generation engine.")
+    generator = engine.name if engine is not None else Path(backbone.name_or_path).name
+    done = _load_done(output_path, queries, settings, generator=generator)
     todo = [i for i in todo_ids if i not in done]
     logger.info("%d of %d queries already answered in %s", len(todo_ids) - len(todo), len(todo_ids), output_path)
     with (
@@ -140,9 +145,14 @@ def generate_responses(
     ):
         for start in range(0, len(todo), settings.batch_size):
             batch = todo[start : start + settings.batch_size]
-            if settings.do_sample:
-                torch.manual_seed(settings.seed + batch[0])
-            for i, response in zip(batch, answer(backbone, tokenizer, [queries[i] for i in batch], settings)):
+            texts = [queries[i] for i in batch]
+            if engine is not None:
+                responses = engine.answer(texts, settings)
+            else:
+                if settings.do_sample:
+                    torch.manual_seed(settings.seed + batch[0])
+                responses = answer(backbone, tokenizer, texts, settings)
+            for i, response in zip(batch, responses):
                 done[i] = {"id": i, "query": queries[i], "response": response}
                 out.write(json.dumps(done[i], ensure_ascii=False) + "\n")
             out.flush()  # a batch is either fully on disk or regenerated after an interruption

@@ -1,0 +1,76 @@
+"""The vLLM engine's wiring, against a stand-in module with vLLM's interface (vLLM needs a GPU, not available here).
+
+What is checked is our side of the contract: the same chat-templated token ids as the transformers engine, greedy
+mapped to temperature 0, responses in query order, and resumable output through ``generate_responses``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+
+import pytest
+from transformers import AutoTokenizer
+
+from st_llm2vec_gen.engines import VLLMEngine
+from st_llm2vec_gen.responses import GenerationSettings, chat_prompts, generate_responses
+
+TEMPLATE = "{% for m in messages %}<s>{{ m['content'] }}</s>{% endfor %}{% if add_generation_prompt %}<s>{% endif %}"
+QUERIES = ["Where do polar bears live?", "Capital of France?", "Why?"]
+
+
+@pytest.fixture()
+def fake_vllm(llama_path, monkeypatch):
+    calls = []
+
+    class LLM:
+        def __init__(self, model, **kwargs):
+            self.tokenizer = AutoTokenizer.from_pretrained(model)
+            self.tokenizer.chat_template = TEMPLATE
+            calls.append(("init", model, kwargs))
+
+        def get_tokenizer(self):
+            return self.tokenizer
+
+        def generate(self, prompts, params, use_tqdm=True):
+            calls.append(("generate", prompts, params))
+            answers = [f"  answer with {len(p['prompt_token_ids'])} prompt ids \n" for p in prompts]
+            return [types.SimpleNamespace(outputs=[types.SimpleNamespace(text=a)]) for a in answers]
+
+    module = types.SimpleNamespace(LLM=LLM, SamplingParams=lambda **kw: types.SimpleNamespace(**kw))
+    monkeypatch.setitem(sys.modules, "vllm", module)
+    return calls
+
+
+def test_same_prompt_ids_as_the_transformers_engine_and_greedy(fake_vllm, llama_path):
+    engine = VLLMEngine(llama_path, dtype="bfloat16")
+    settings = GenerationSettings(max_new_tokens=7)
+    responses = engine.answer(QUERIES, settings)
+    _, prompts, params = fake_vllm[-1]
+    tokenizer = engine.tokenizer
+    expected = tokenizer(chat_prompts(tokenizer, QUERIES), add_special_tokens=False)["input_ids"]
+    assert [p["prompt_token_ids"] for p in prompts] == expected
+    assert params.temperature == 0.0 and params.max_tokens == 7 and params.seed is None
+    assert responses == [f"answer with {len(ids)} prompt ids" for ids in expected]
+    assert fake_vllm[0] == ("init", llama_path, {"dtype": "bfloat16"})
+
+
+def test_generate_responses_with_the_engine_resumes(fake_vllm, llama_path, tmp_path):
+    out = str(tmp_path / "responses.jsonl")
+    settings = GenerationSettings(max_new_tokens=5, batch_size=2, do_sample=True, seed=3)
+    engine = VLLMEngine(llama_path)
+    first = generate_responses(None, None, QUERIES[:2], out, settings, engine=engine)
+    rows = generate_responses(None, None, QUERIES, out, settings, engine=engine)
+    assert [r["query"] for r in rows] == QUERIES and rows[:2] == first
+    generated = [p for call in fake_vllm if call[0] == "generate" for p in call[1]]
+    assert len(generated) == 3  # the third query only, on the second run
+    assert fake_vllm[-1][2].seed == 3 and fake_vllm[-1][2].temperature == settings.temperature
+    record = json.loads(open(out + ".settings.json").read())
+    assert record["generator"].startswith("vllm:")
+
+
+def test_missing_vllm_names_the_install(monkeypatch, llama_path):
+    monkeypatch.setitem(sys.modules, "vllm", None)
+    with pytest.raises(ImportError, match="pip install vllm"):
+        VLLMEngine(llama_path)
