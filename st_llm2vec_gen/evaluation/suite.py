@@ -220,6 +220,7 @@ def run_suite(config: EvaluationConfig) -> dict[str, Any]:
             )
             seconds[task.metadata.name] = time.perf_counter() - start
             scores[task.metadata.name] = _scores(result.task_results[0])
+            _write(results, config.output)  # a long run keeps what it has measured
     if shared_teacher:
         for key in ("scores", "seconds", "seconds_per_query"):
             results[key]["teacher"] = results[key].get("mean_pooling")
@@ -227,11 +228,15 @@ def run_suite(config: EvaluationConfig) -> dict[str, Any]:
         results["hyde_answers"] = dict(list(models["hyde"].answers.items())[:20])
     if config.interpretability:
         results["interpretability"] = interpretability_report(models.get("llm2vec_gen"), data_dir, config)
-    if config.output:
-        Path(config.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(config.output).write_text(json.dumps(results, indent=2), encoding="utf-8")
-        logger.info("Results written to %s", config.output)
+    _write(results, config.output)
+    logger.info("Results written to %s", config.output)
     return results
+
+
+def _write(results: dict[str, Any], output: str | None) -> None:
+    if output:
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        Path(output).write_text(json.dumps(results, indent=2), encoding="utf-8")
 
 
 def _config_dict(config: EvaluationConfig) -> dict[str, Any]:
