@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from ..responses import GenerationSettings
 from .baselines import BackbonePool, BackbonePooling, HyDE
 from .data import SuiteSizes, default_data_dir, read_scifact
 from .interpretability import interpretability_report
@@ -142,8 +143,6 @@ def _load_models(config: EvaluationConfig) -> dict[str, Any]:
 
         teacher_dim = teacher.get_embedding_dimension()
     models["teacher"] = teacher
-    from ..responses import GenerationSettings
-
     settings = GenerationSettings(max_new_tokens=config.hyde_max_new_tokens, batch_size=config.batch_size)
     models["hyde"] = HyDE(model[0], teacher_embed, teacher_dim, settings)
     if "minilm" in config.methods:
