@@ -1,7 +1,7 @@
 """This package against the published implementation (PyPI ``llm2vec-gen`` 0.1.3): encoding and a training step.
 
     bash interop/setup_published_venv.sh     # once: .venv-published
-    .venv/bin/python bench/published.py      # ~10 min on 2 busy CPU cores
+    .venv/bin/python bench/published.py      # ~5 min at --threads 1 on one (busy) CPU core
 
 Same backbone (the embedded SmolLM2-135M-Instruct, fp32, CPU), same texts, same batch size. A published-format
 checkpoint (10 special tokens, random trained rows and projections, seeded) is built around the backbone as in
