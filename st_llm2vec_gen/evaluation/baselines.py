@@ -88,7 +88,18 @@ class BackbonePool:
         return torch.stack([self.cache[t][index] for t in texts])
 
 
-class BackbonePooling(AbsEncoder):
+class _TextEncoder(AbsEncoder):
+    """mteb's encoder protocol over ``embed_for(texts, prompt_type) -> (B, D)``."""
+
+    def embed_for(self, texts: list[str], prompt_type: PromptType | None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def encode(self, inputs: Any, *, task_metadata: Any, hf_split: str, hf_subset: str,
+               prompt_type: PromptType | None = None, **kwargs: Any) -> np.ndarray:  # fmt: skip
+        return self.embed_for(_texts(inputs), prompt_type).numpy()
+
+
+class BackbonePooling(_TextEncoder):
     """mteb encoder: input-centric pooling of the backbone (``"mean"`` or ``"last"``), no instructions."""
 
     def __init__(self, pool: BackbonePool, pooling: str = "mean") -> None:
@@ -102,20 +113,11 @@ class BackbonePooling(AbsEncoder):
     def embed(self, texts: list[str]) -> torch.Tensor:
         return self.pool.embed(texts, self.pooling)
 
-    def encode(
-        self,
-        inputs: Any,
-        *,
-        task_metadata: Any,
-        hf_split: str,
-        hf_subset: str,
-        prompt_type: PromptType | None = None,
-        **kwargs: Any,
-    ) -> np.ndarray:
-        return self.embed(_texts(inputs)).numpy()
+    def embed_for(self, texts: list[str], prompt_type: PromptType | None) -> torch.Tensor:
+        return self.embed(texts)  # input-centric: queries and documents alike
 
 
-class HyDE(AbsEncoder):
+class HyDE(_TextEncoder):
     """mteb encoder: queries become the backbone's generated answers, embedded by the teacher.
 
     Args:
@@ -146,17 +148,5 @@ class HyDE(AbsEncoder):
     def embed_queries(self, queries: list[str]) -> torch.Tensor:
         return self.teacher(self.generate(queries))
 
-    def encode(
-        self,
-        inputs: Any,
-        *,
-        task_metadata: Any,
-        hf_split: str,
-        hf_subset: str,
-        prompt_type: PromptType | None = None,
-        **kwargs: Any,
-    ) -> np.ndarray:
-        texts = _texts(inputs)
-        if prompt_type == PromptType.query:
-            return self.embed_queries(texts).numpy()
-        return self.teacher(texts).numpy()
+    def embed_for(self, texts: list[str], prompt_type: PromptType | None) -> torch.Tensor:
+        return self.embed_queries(texts) if prompt_type == PromptType.query else self.teacher(texts)
