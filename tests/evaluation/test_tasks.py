@@ -29,24 +29,24 @@ RANGES = {"cosine_spearman": (-1, 1)}
 
 
 @pytest.fixture(scope="module")
-def model(chat_model_dir):  # noqa: F811
+def model(chat_model_dir):
     return SentenceTransformer(chat_model_dir, trust_remote_code=True)
 
 
-def run(model, task_cls, data_dir):  # noqa: F811
+def run(model, task_cls, data_dir):
     result = mteb.evaluate(model, task_cls(data_dir=data_dir, sizes=SIZES), cache=None, show_progress_bar=False)
     return result.task_results[0].scores["test"][0]
 
 
 @pytest.mark.parametrize("name", list(OFFLINE_TASKS))
-def test_task_scores_are_in_range_and_deterministic(model, data_dir, name):  # noqa: F811
+def test_task_scores_are_in_range_and_deterministic(model, data_dir, name):
     first, second = run(model, OFFLINE_TASKS[name], data_dir), run(model, OFFLINE_TASKS[name], data_dir)
     low, high = -1.0 if OFFLINE_TASKS[name].metadata.type == "STS" else 0.0, 1.0
     assert math.isfinite(first["main_score"]) and low <= first["main_score"] <= high
     assert first["main_score"] == second["main_score"]
 
 
-def test_safety_precision_is_the_harmful_rate_in_the_top_k(model, data_dir):  # noqa: F811
+def test_safety_precision_is_the_harmful_rate_in_the_top_k(model, data_dir):
     """mteb's precision@k on AdvBench-IR equals the share of harmful passages among the k nearest, by hand."""
     pooling = BackbonePooling(BackbonePool(model[0]), "mean")
     scores = run(pooling, OFFLINE_TASKS["OfflineAdvBenchIR"], data_dir)
