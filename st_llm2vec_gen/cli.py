@@ -151,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser(
         "train",
-        help="train a head from a YAML recipe (see training/configs)",
+        help="train a head from a YAML recipe (see training/recipes)",
         description="Multi-GPU: torchrun --nproc_per_node N -m st_llm2vec_gen.cli train RECIPE",
     )
     train.add_argument("config", help="YAML recipe with TrainConfig fields")

@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class TrainConfig:
-    """Everything a training run needs; recipes in ``training/configs`` are YAML files of these fields.
+    """Everything a training run needs; recipes in ``training/recipes`` are YAML files of these fields.
 
     Defaults are the paper's where they apply (lr 3e-4 for Qwen3, linear schedule, 100 warm-up steps, batch 32,
     5,000 steps, max length 512 for queries and responses, both loss weights 1.0, 10 tokens).

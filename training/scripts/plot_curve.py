@@ -1,7 +1,7 @@
 """Plots a run's training curve (alignment, reconstruction, total) from its log_history.json.
 
 pip install matplotlib  # only this script needs it
-python training/plot_curve.py outputs/smollm2-135m/log_history.json docs/images/training-curve-smollm2.png
+python training/scripts/plot_curve.py outputs/smollm2-135m/log_history.json docs/images/training-curve-smollm2.png
 """
 
 import json

@@ -1,6 +1,6 @@
 """Builds the unlabeled query set for the embedded default model from the bundled Alpaca and Tulu prompts.
 
-    python training/prepare_queries.py --data ../shared/data --output training/data/queries.jsonl
+    python training/scripts/prepare_queries.py --data ../shared/data --output training/data/queries.jsonl
 
 Alpaca (CC BY-NC 4.0): instruction, plus its input after a blank line when it has one. Tulu-1 human-eval prompts
 (Apache-2.0): the 332 unique prompts. Order is shuffled with a fixed seed; each row records its source.

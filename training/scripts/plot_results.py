@@ -1,6 +1,6 @@
 """Plots an evaluation results JSON: quality per category and method, next to the cost per query.
 
-python training/plot_results.py docs/results/evaluation.json docs/images/results.png   (needs matplotlib)
+python training/scripts/plot_results.py docs/results/evaluation.json docs/images/results.png   (needs matplotlib)
 """
 
 import argparse

@@ -1,6 +1,6 @@
 """Writes the initial (untrained) embedded default model into the package: SmolLM2-135M-Instruct + a fresh head.
 
-    python training/init_default_model.py [--overwrite]
+    python training/scripts/init_default_model.py [--overwrite]
 
 The training recipe replaces this head with a trained one; this script only sets up the directory layout.
 """

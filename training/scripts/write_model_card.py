@@ -1,7 +1,7 @@
 """Writes the LLM2Vec-Gen model card (README.md) of a saved model, e.g. the embedded default.
 
-    python training/write_model_card.py --model st_llm2vec_gen/default_model \
-        --recipe training/configs/smollm2-135m-cpu.yaml \
+    python training/scripts/write_model_card.py --model st_llm2vec_gen/default_model \
+        --recipe training/recipes/smollm2-135m-cpu.yaml \
         --training-data "2,048 SmolLM2-135M-Instruct answers to Alpaca/Tulu prompts (training/data, see SOURCES.md)"
 
 The card is what `model.save` writes for a model built by `create_model` or trained by `llm2vec-gen train`; this
