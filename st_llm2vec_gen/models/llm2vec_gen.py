@@ -5,40 +5,46 @@ the sequence and its final hidden states at the N positions, ``h`` (B, N, H), gi
 and the embedding ``mean_n A(R(h))`` (B, D). The backbone is never modified, so the same weights keep serving
 generation, and :meth:`LLM2VecGen.decode` turns the soft prompt back into text with it.
 
-This file and its siblings ``backbones.py``, ``decoding.py`` and ``inputs.py`` are copied into self-contained saved
-models, so they import only torch, transformers, safetensors, sentence-transformers and each other.
+This file and its siblings in ``models/`` are copied into self-contained saved models, so they import only torch,
+transformers, safetensors, sentence-transformers and each other.
 """
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import logging
 import os
-import shutil
-import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 from sentence_transformers.base.modules import InputModule
-from torch import nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from .backbones import EMBEDDED_BACKBONE, freeze, load_backbone
+from .backbone_forward import (
+    checkpointing_layers,
+    hidden_states,
+    masked_mean,
+    response_nll,
+    states_after_fixed_prefix,
+)
+from .backbones import freeze, load_backbone
+from .config import EMBEDDED_BACKBONE, BackboneShape, LLM2VecGenConfig
 from .decoding import DecodingMixin
+from .head import init_head
 from .inputs import validate_texts
+from .saved_format import (
+    BACKBONE_FOLDER,
+    CONFIG_NAME,
+    WEIGHTS_NAME,
+    copy_code,
+    declare_requirements,
+    read_weights,
+    save_backbone,
+    write_head,
+)
 
 logger = logging.getLogger(__name__)
-
-CONFIG_NAME = "llm2vec_gen_config.json"
-WEIGHTS_NAME = "model.safetensors"
-BACKBONE_FOLDER = "backbone"
-CODE_NAME = "st_llm2vec_gen.py"  # the saved class reference is "st_llm2vec_gen.LLM2VecGen"
-CODE_SIBLINGS = ("backbones.py", "decoding.py", "inputs.py")  # its relative imports
-PACKAGE = "st-llm2vec-gen"
 
 
 class LLM2VecGen(DecodingMixin, InputModule):
@@ -69,9 +75,6 @@ class LLM2VecGen(DecodingMixin, InputModule):
     """
 
     __module__ = "st_llm2vec_gen"  # saved as "st_llm2vec_gen.LLM2VecGen" in modules.json: keep it stable
-    config_keys = [
-        "backbone_name_or_path", "num_tokens", "num_encoded_tokens", "embedding_dim", "max_seq_length", "store_backbone"
-    ]  # fmt: skip
 
     def __init__(
         self,
@@ -86,12 +89,14 @@ class LLM2VecGen(DecodingMixin, InputModule):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        if num_tokens < 1:
-            raise ValueError(f"num_tokens must be >= 1, got {num_tokens}")
-        if max_seq_length <= num_tokens:
-            raise ValueError(f"max_seq_length ({max_seq_length}) must exceed num_tokens ({num_tokens})")
-        if num_encoded_tokens is not None and not 1 <= num_encoded_tokens <= num_tokens:
-            raise ValueError(f"num_encoded_tokens must be in [1, num_tokens={num_tokens}], got {num_encoded_tokens}")
+        LLM2VecGenConfig(  # validates the settings before any backbone is loaded
+            num_tokens=num_tokens,
+            num_encoded_tokens=num_encoded_tokens,
+            embedding_dim=embedding_dim,
+            max_seq_length=max_seq_length,
+            store_backbone=store_backbone,
+        )
+        self.prefix_cache = True  # training: reuse the text's keys/values instead of backpropagating through them
         if isinstance(backbone, str):
             local = os.path.exists(backbone)  # a local path is recorded absolute, to load from anywhere
             self.backbone_name_or_path = os.path.abspath(backbone) if local else backbone
@@ -109,30 +114,13 @@ class LLM2VecGen(DecodingMixin, InputModule):
         self.tokenizer.truncation_side = "right"
         self.num_tokens = num_tokens
         self.num_encoded_tokens = num_encoded_tokens or num_tokens
-        self.max_seq_length = int(max_seq_length)
+        self.max_seq_length = max_seq_length
         self.store_backbone = store_backbone
         hidden = self.hidden_size
         self.embedding_dim = int(embedding_dim or hidden)
-        self.compression_tokens, self.reconstruction, self.alignment = _init_head(
-            backbone.get_input_embeddings().weight, num_tokens, self.embedding_dim, seed
+        self.compression_tokens, self.reconstruction, self.alignment = init_head(
+            backbone, num_tokens, self.embedding_dim, seed
         )  # (N, H), Linear(H, H), Linear(H, D)
-        self._calibrate_head()
-
-    @torch.no_grad()
-    def _calibrate_head(self) -> None:
-        """Scales R so that the soft prompt R(h) starts at the norm of the backbone's input embeddings, and A by the
-        inverse, so that A(R(h)) = h at first (for D = H).
-
-        Final hidden states are an order of magnitude larger than input embeddings (SmolLM2: ~48 vs ~3.2); fed back
-        unscaled, the soft prompt is out of distribution for the frozen LLM and R needs thousands of steps to shrink.
-        One forward pass over the N tokens alone measures the ratio.
-        """
-        embeds = self.backbone.get_input_embeddings().weight
-        tokens = self.compression_tokens.to(embeds.device, embeds.dtype)[None]  # (1, N, H)
-        states = self.backbone.base_model(inputs_embeds=tokens, use_cache=False).last_hidden_state  # (1, N, H)
-        scale = (embeds.float().norm(dim=-1).mean() / states.float().norm(dim=-1).mean().clamp(min=1e-6)).item()
-        self.reconstruction.weight.mul_(scale)
-        self.alignment.weight.div_(scale)
 
     # ----------------------------------------------------------------------------------------------------------------
     # Properties
@@ -149,6 +137,45 @@ class LLM2VecGen(DecodingMixin, InputModule):
     def get_embedding_dimension(self) -> int:
         """The embedding dimension D."""
         return self.embedding_dim
+
+    @property
+    def max_seq_length(self) -> int:
+        """Maximum tokens per input, the N compression tokens included (ST's ``model.max_seq_length`` sets it)."""
+        return self._max_seq_length
+
+    @max_seq_length.setter
+    def max_seq_length(self, value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value <= self.num_tokens:
+            raise ValueError(
+                f"max_seq_length must be an integer above num_tokens={self.num_tokens} (the compression tokens need "
+                f"room after the text), got {value!r}"
+            )
+        self._max_seq_length = value
+
+    @property
+    def config(self) -> LLM2VecGenConfig:
+        """The module's settings, as saved and as its constructor takes them."""
+        return LLM2VecGenConfig(
+            backbone=self.backbone_name_or_path,
+            num_tokens=self.num_tokens,
+            num_encoded_tokens=self.num_encoded_tokens,
+            embedding_dim=self.embedding_dim,
+            max_seq_length=self.max_seq_length,
+            store_backbone=self.store_backbone,
+        )
+
+    @property
+    def backbone_shape(self) -> BackboneShape:
+        """The backbone facts a saved head records: hidden size, vocabulary size and weight dtype."""
+        dtype = str(self.backbone.dtype).removeprefix("torch.")
+        return BackboneShape(hidden_size=self.hidden_size, vocab_size=self.vocab_size, dtype=dtype)
+
+    def train(self, mode: bool = True) -> LLM2VecGen:
+        """Trains the head; the frozen backbone stays in eval mode unless its layers checkpoint activations
+        (transformers checkpoints only in train mode), and :func:`freeze` has zeroed its dropout for that case."""
+        super().train(mode)
+        self.backbone.train(mode and bool(checkpointing_layers(self.backbone)))
+        return self
 
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
         """The weights that train and get saved: tokens (N, H), R (H, H) + (H,), A (D, H) + (D,)."""
@@ -227,6 +254,9 @@ class LLM2VecGen(DecodingMixin, InputModule):
     def compression_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Final-layer hidden states at the compression-token positions.
 
+        While the compression tokens train, the text before them runs without autograd and the tokens attend to its
+        cached keys and values (``prefix_cache``): same result and gradients, backward over N positions, not L.
+
         Args:
             input_ids: (B, L) left-padded ids whose last N positions are compression-token slots.
             attention_mask: (B, L).
@@ -237,13 +267,11 @@ class LLM2VecGen(DecodingMixin, InputModule):
         n = self.num_tokens
         embeds = self.backbone.get_input_embeddings()(input_ids[:, :-n])  # (B, L-N, H)
         tokens = self.compression_tokens.to(embeds.dtype).expand(input_ids.shape[0], -1, -1)  # (B, N, H)
-        embeds = torch.cat([embeds, tokens], dim=1)  # (B, L, H)
-        # Positions count real tokens only, so left padding does not shift them: batch-invariant embeddings.
-        position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)  # (B, L)
-        out = self.backbone.base_model(
-            inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids, use_cache=False
-        )
-        return out.last_hidden_state[:, -self.num_encoded_tokens :]  # (B, K, H)
+        if self.prefix_cache and torch.is_grad_enabled() and self.compression_tokens.requires_grad:
+            states = states_after_fixed_prefix(self.backbone, embeds, tokens, attention_mask)  # (B, N, H)
+        else:
+            states = hidden_states(self.backbone, attention_mask, inputs_embeds=torch.cat([embeds, tokens], dim=1))
+        return states[:, -self.num_encoded_tokens :]  # (B, K, H)
 
     def forward(self, features: dict[str, torch.Tensor], **kwargs: Any) -> dict[str, torch.Tensor]:
         """Adds ``compression_states`` h (B, N, H), ``soft_prompt`` R(h) (B, N, H) and ``sentence_embedding`` (B, D)."""
@@ -254,14 +282,28 @@ class LLM2VecGen(DecodingMixin, InputModule):
         features["sentence_embedding"] = self.alignment(soft_prompt).mean(dim=1)  # (B, D)
         return features
 
+    def text_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The frozen backbone's final hidden states over a text itself, no compression tokens: (B, T, H)."""
+        return hidden_states(self.backbone, attention_mask, input_ids=input_ids)
+
+    @torch.no_grad()
+    def mean_pooled(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Masked mean of :meth:`text_states` over real tokens, (B, T) -> (B, H) float32: the self teacher's embedding
+        of responses (tokenized by :meth:`preprocess_responses`) and the mean-pooling baseline of texts."""
+        return masked_mean(self.text_states(input_ids, attention_mask), attention_mask)
+
+    def reconstruction_loss(
+        self, soft_prompt: torch.Tensor, response_ids: torch.Tensor, response_mask: torch.Tensor, chunk_size: int = 1024
+    ) -> torch.Tensor:
+        """Mean next-token cross-entropy of the frozen backbone regenerating responses (B, T) after R(h) (B, N, H)."""
+        return response_nll(self.backbone, soft_prompt, response_ids, response_mask, chunk_size)
+
     # ----------------------------------------------------------------------------------------------------------------
     # Save / load
     def get_config_dict(self) -> dict[str, Any]:
         """The saved configuration, with the backbone's shape for mismatch checks on load."""
-        config = super().get_config_dict()
-        dtype = str(self.backbone.dtype).removeprefix("torch.")
-        config.update(hidden_size=self.hidden_size, vocab_size=self.vocab_size, dtype=dtype)
-        return config
+        shape = {k: v for k, v in vars(self.backbone_shape).items() if v is not None}
+        return {**self.config.to_saved(), **shape}
 
     def save(self, output_path: str, *args: Any, safe_serialization: bool = True, **kwargs: Any) -> None:
         """Saves the trainable weights (safetensors), the config and, with ``store_backbone``, backbone and code."""
@@ -270,18 +312,11 @@ class LLM2VecGen(DecodingMixin, InputModule):
                 "The backbone was passed as an object without a path to refer to: set `store_backbone=True` to "
                 "save it inside the model directory, or build the module from a backbone path."
             )
-        os.makedirs(output_path, exist_ok=True)
-        weights = {k: v.detach().cpu().contiguous() for k, v in self.trainable_state_dict().items()}
-        save_file(weights, os.path.join(output_path, WEIGHTS_NAME), metadata={"format": "pt"})
-        self.save_config(output_path, CONFIG_NAME)
+        write_head(output_path, self.config, self.backbone_shape, self.trainable_state_dict())
         if self.store_backbone:
-            self.backbone.save_pretrained(os.path.join(output_path, BACKBONE_FOLDER))
-            self.tokenizer.save_pretrained(os.path.join(output_path, BACKBONE_FOLDER))
-            here = Path(__file__).parent
-            shutil.copyfile(here / "llm2vec_gen.py", os.path.join(output_path, CODE_NAME))
-            for sibling in CODE_SIBLINGS:
-                shutil.copyfile(here / sibling, os.path.join(output_path, sibling))
-        _declare_requirements(output_path, self_contained=self.store_backbone)
+            save_backbone(self.backbone, self.tokenizer, os.path.join(output_path, BACKBONE_FOLDER))
+            copy_code(output_path, __file__)
+        declare_requirements(output_path, self_contained=self.store_backbone)
 
     @classmethod
     def load(
@@ -299,50 +334,30 @@ class LLM2VecGen(DecodingMixin, InputModule):
 
         Raises:
             FileNotFoundError: If the config or weights file is missing.
-            ValueError: If the weights file is corrupt or the backbone does not match the saved head.
+            ValueError: If a file is corrupt or the backbone does not match the saved head.
         """
         hub = dict(token=token, cache_folder=cache_folder, revision=revision, local_files_only=local_files_only)
-        config = cls.load_config(model_name_or_path, subfolder=subfolder, config_filename=CONFIG_NAME, **hub)
-        if not config:
+        saved = cls.load_config(model_name_or_path, subfolder=subfolder, config_filename=CONFIG_NAME, **hub)
+        if not saved:
             raise FileNotFoundError(f"{model_name_or_path} has no {CONFIG_NAME}: it is not an LLM2Vec-Gen model.")
+        config, shape = LLM2VecGenConfig.from_saved(saved, f"{model_name_or_path}/{CONFIG_NAME}")
         weights_path = cls.load_file_path(model_name_or_path, WEIGHTS_NAME, subfolder=subfolder, **hub)
         if weights_path is None:
             raise FileNotFoundError(f"{model_name_or_path} has no {WEIGHTS_NAME} with the LLM2Vec-Gen weights.")
-        weights = _read_weights(weights_path)
-        model_kwargs = {"dtype": config.get("dtype"), **(model_kwargs or {})}  # saved dtype unless overridden
-        model_kwargs = {k: v for k, v in model_kwargs.items() if v is not None}
-        for key, value in (("token", token), ("cache_dir", cache_folder), ("local_files_only", local_files_only)):
-            if value:
-                model_kwargs.setdefault(key, value)
-        backbone = model_kwargs.pop("backbone", None)
-        if backbone is None and config.get("store_backbone"):
-            backbone = cls.load_dir_path(model_name_or_path, subfolder=os.path.join(subfolder, BACKBONE_FOLDER), **hub)
-            if backbone is None or not os.path.isfile(os.path.join(backbone, "config.json")):
+        weights = read_weights(weights_path)
+        model_kwargs = _backbone_kwargs(model_kwargs, shape, token, cache_folder, local_files_only)
+        where = model_kwargs.pop("backbone", None)
+        if where is None and config.store_backbone:
+            where = cls.load_dir_path(model_name_or_path, subfolder=os.path.join(subfolder, BACKBONE_FOLDER), **hub)
+            if where is None or not os.path.isfile(os.path.join(where, "config.json")):
                 raise FileNotFoundError(
                     f"{model_name_or_path} is saved with its backbone, but {BACKBONE_FOLDER}/ is missing."
                 )
-        module = cls(
-            backbone or config["backbone_name_or_path"],
-            num_tokens=config["num_tokens"],
-            num_encoded_tokens=config.get("num_encoded_tokens"),
-            embedding_dim=config["embedding_dim"],
-            max_seq_length=config["max_seq_length"],
-            store_backbone=config.get("store_backbone", False),
-            model_kwargs=model_kwargs,
-        )
-        module.backbone_name_or_path = config["backbone_name_or_path"]
-        module._check_backbone(config, backbone or config["backbone_name_or_path"])
+        module = cls(**{**dataclasses.asdict(config), "backbone": where or config.backbone}, model_kwargs=model_kwargs)
+        module.backbone_name_or_path = config.backbone
+        shape.check(module.backbone_shape, where or config.backbone)
         module.load_trainable_state(weights)
         return module
-
-    def _check_backbone(self, config: dict[str, Any], where: str) -> None:
-        expected = (config.get("hidden_size"), config.get("vocab_size"))
-        found = (self.hidden_size, self.vocab_size)
-        if any(e is not None and e != f for e, f in zip(expected, found)):  # None: not recorded (e.g. converted)
-            raise ValueError(
-                f"The saved LLM2Vec-Gen head expects a backbone with hidden size {expected[0]} and vocabulary "
-                f"{expected[1]}, but the backbone {where!r} has hidden size {found[0]} and vocabulary {found[1]}."
-            )
 
     def load_trainable_state(self, weights: dict[str, torch.Tensor]) -> None:
         """Copies saved trainable weights in, checking names and shapes.
@@ -367,70 +382,17 @@ class LLM2VecGen(DecodingMixin, InputModule):
                 param.copy_(weights[name])
 
 
-def _init_head(
-    embedding_matrix: torch.Tensor, num_tokens: int, embedding_dim: int, seed: int
-) -> tuple[nn.Parameter, nn.Linear, nn.Linear]:
-    """Initial trainable weights, deterministic for a seed.
-
-    Tokens are drawn around the mean of the backbone's embedding rows with their per-dimension spread; R starts as
-    the identity; A is the identity when D == H (the embedding is then the mean compression state) and random else.
-    :meth:`LLM2VecGen._calibrate_head` then rescales R and A to the backbone.
-    """
-    generator = torch.Generator().manual_seed(seed)
-    rows = embedding_matrix.detach().float()  # (V, H)
-    hidden = rows.shape[1]
-    noise = torch.randn(num_tokens, hidden, generator=generator)  # (N, H)
-    tokens = nn.Parameter(rows.mean(0) + noise * rows.std(0))  # (N, H)
-    reconstruction = nn.Linear(hidden, hidden)
-    alignment = nn.Linear(hidden, embedding_dim)
-    with torch.no_grad():
-        reconstruction.weight.copy_(torch.eye(hidden))
-        reconstruction.bias.zero_()
-        if embedding_dim == hidden:
-            alignment.weight.copy_(torch.eye(hidden))
-        else:
-            bound = hidden**-0.5
-            alignment.weight.copy_(torch.empty(embedding_dim, hidden).uniform_(-bound, bound, generator=generator))
-        alignment.bias.zero_()
-    return tokens, reconstruction, alignment
-
-
-def _read_weights(path: str) -> dict[str, torch.Tensor]:
-    try:
-        return load_file(path)
-    except (SafetensorError, OSError, ValueError) as error:
-        message = f"Cannot read the LLM2Vec-Gen weights file {path}: it is corrupt or truncated ({error})."
-        raise ValueError(message) from None
-
-
-def _declare_requirements(output_path: str, self_contained: bool) -> None:
-    """Records what loading needs in config_sentence_transformers.json, for ST's clean install hint."""
-    path = os.path.join(output_path, "config_sentence_transformers.json")
-    if not os.path.isfile(path):  # saved on its own, outside SentenceTransformer.save
-        return
-    config = _read_json_retrying(path)
-    requirements = {"sentence-transformers": {"specifier": ">=6.2", "reason": "LLM2Vec-Gen uses the ST 6 module API."}}
-    if not self_contained:
-        requirements[PACKAGE] = {
-            "specifier": ">=0.1",
-            "reason": "The LLM2Vec-Gen module code is not stored with this model (save with store_backbone=True).",
-        }
-    config["requirements"] = requirements
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(config, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)  # atomic: a concurrent reader never sees a half-written file
-
-
-def _read_json_retrying(path: str, attempts: int = 20) -> dict[str, Any]:
-    """Reads a JSON file that another process may be rewriting at this moment (the HF trainer can save the same
-    checkpoint from several ranks): a truncated read is retried briefly instead of failing the run."""
-    for attempt in range(attempts):
-        try:
-            with open(path, encoding="utf-8") as f:
-                return json.load(f)
-        except json.JSONDecodeError:
-            if attempt == attempts - 1:
-                raise
-            time.sleep(0.05)
-    raise AssertionError("unreachable")
+def _backbone_kwargs(
+    model_kwargs: dict[str, Any] | None,
+    shape: BackboneShape,
+    token: bool | str | None,
+    cache_folder: str | None,
+    local_files_only: bool,
+) -> dict[str, Any]:
+    """The backbone's loading arguments: the saved dtype unless overridden, and the hub arguments of the load."""
+    merged = {"dtype": shape.dtype, **(model_kwargs or {})}
+    merged = {k: v for k, v in merged.items() if v is not None}
+    for key, value in (("token", token), ("cache_dir", cache_folder), ("local_files_only", local_files_only)):
+        if value:
+            merged.setdefault(key, value)
+    return merged

