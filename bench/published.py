@@ -52,10 +52,8 @@ def parse_args() -> argparse.Namespace:
 
 def build_checkpoint(tmp: Path) -> tuple[str, str, list[str]]:
     """A published-format checkpoint around the embedded backbone: (checkpoint dir, 4.x backbone dir, specials)."""
-    sys.path[:0] = [str(ROOT / "interop"), str(ROOT / "tests")]
-    from published_format import build
-    from published_parity import legacy_copy
-
+    sys.path.insert(0, str(ROOT))  # the interop package at the repo root (this script runs with bench/ on sys.path)
+    from interop.published_format import build, legacy_copy
     from st_llm2vec_gen.models.backbones import cached_gguf, embedded_gguf_path
 
     legacy = legacy_copy(str(cached_gguf(embedded_gguf_path())), tmp / "base-v4")

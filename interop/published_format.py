@@ -1,8 +1,13 @@
-"""Builds checkpoints in the published llm2vec-gen format (as described in REFERENCE.md section 2) around a backbone."""
+"""Checkpoints in the published llm2vec-gen format (what docs/convert.md says the converter reads), around a backbone.
+
+Shared by the converter's tests (tests/test_convert.py, tests/test_cli.py), the parity check against the published
+package (interop/published_parity.py) and its benchmark (bench/published.py).
+"""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import torch
@@ -59,3 +64,20 @@ def build(path: Path, backbone_path: str, num_tokens: int = 10, encoded: int = 1
     (path / "encoder_decoder_config.json").write_text(json.dumps(mode))
     return {"special": special, "ids": ids, "rows": rows, "R": (r_weight, r_bias), "A": (a_weight, a_bias),
             "encoded": encoded}  # fmt: skip
+
+
+def legacy_copy(backbone: str, target: Path) -> str:
+    """The backbone directory with a config.json that transformers 4.x reads correctly (weights symlinked).
+
+    transformers 4.56 (the published package's) ignores transformers 5's ``rope_parameters`` and would silently use
+    its default ``rope_theta``: they are moved to the top level, and ``quantization_config`` is dropped.
+    """
+    target.mkdir()
+    for name in os.listdir(backbone):
+        if name != "config.json":
+            os.symlink(os.path.join(backbone, name), target / name)
+    config = json.loads(Path(backbone, "config.json").read_text())
+    config.pop("quantization_config", None)
+    config.update(config.pop("rope_parameters", {}))  # rope_theta, rope_type
+    (target / "config.json").write_text(json.dumps(config))
+    return str(target)

@@ -1,7 +1,7 @@
 """Parity with the real published package: the same checkpoint through `llm2vec-gen` and through our converter.
 
     bash interop/setup_published_venv.sh  # .venv-published: llm2vec-gen --no-deps, transformers 4.56.2, peft 0.18.0
-    .venv/bin/python interop/published_parity.py    # prints the max embedding difference and the decoded texts
+    .venv/bin/python -m interop.published_parity    # from the repo root: max embedding difference, decoded texts
 
 A published-format checkpoint with random trained weights (seeded) is built around the embedded SmolLM2-135M
 backbone. The published side reads it from a copy whose config.json is spelled for transformers 4.x (`rope_theta` at
@@ -14,21 +14,18 @@ its own unpadded ones (ours do not), and per-text encoding compares like with li
 
 import argparse
 import json
-import os
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
-ROOT = Path(__file__).parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-from published_format import build  # noqa: E402
+from interop.published_format import build, legacy_copy
+from st_llm2vec_gen.convert import convert_checkpoint
+from st_llm2vec_gen.models.backbones import cached_gguf, embedded_gguf_path
 
-from st_llm2vec_gen.convert import convert_checkpoint  # noqa: E402
-from st_llm2vec_gen.models.backbones import cached_gguf, embedded_gguf_path  # noqa: E402
+ROOT = Path(__file__).parents[1]
 
 TEXTS = [
     "Where do polar bears live?",
@@ -65,19 +62,6 @@ for text in texts:  # LLM2VecGenModel.generate hard-codes cuda: call the inner m
 np.save(out, embeddings)
 json.dump(decoded, open(out + ".json", "w"))
 """
-
-
-def legacy_copy(backbone: str, target: Path) -> str:
-    """The backbone directory with a config.json that transformers 4.x reads correctly (weights symlinked)."""
-    target.mkdir()
-    for name in os.listdir(backbone):
-        if name != "config.json":
-            os.symlink(os.path.join(backbone, name), target / name)
-    config = json.loads(Path(backbone, "config.json").read_text())
-    config.pop("quantization_config", None)
-    config.update(config.pop("rope_parameters", {}))  # rope_theta, rope_type
-    (target / "config.json").write_text(json.dumps(config))
-    return str(target)
 
 
 def main() -> None:

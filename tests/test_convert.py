@@ -6,10 +6,10 @@ import json
 
 import pytest
 import torch
-from published_format import build, projection
 from sentence_transformers import SentenceTransformer
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from interop.published_format import build, projection
 from st_llm2vec_gen.convert import ConversionError, convert_checkpoint, parse_run_config
 
 TEXTS = ["Where do polar bears live?", "The capital of France is Paris.", "Photosynthesis"]
