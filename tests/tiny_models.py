@@ -1,16 +1,17 @@
-"""Tiny random Llama and Qwen3 backbones built from configs, with a BPE tokenizer trained here: no downloads."""
+"""Tiny random Llama and Qwen3 backbones built from configs, with a BPE tokenizer trained here: no downloads.
+
+A plain module, not a conftest: `from tiny_models import save_backbone` means the same thing in every test folder,
+whereas `from conftest import ...` picks whichever conftest.py pytest imported last. The fixtures built on these
+helpers are in tests/conftest.py.
+"""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import pytest
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach the hub
 
 CORPUS = [
     "Polar bears live in the Arctic, on sea ice and snow near the North Pole.",
@@ -61,19 +62,9 @@ def make_backbone(arch: str, vocab_size: int, **overrides) -> torch.nn.Module:
 
 
 def save_backbone(path: Path, arch: str, **overrides) -> str:
+    """Saves a tiny backbone of `arch` and its tokenizer to `path` (as from_pretrained reads them); returns the path."""
     tokenizer = make_tokenizer()
     model = make_backbone(arch, overrides.pop("vocab_size", len(tokenizer)), **overrides)
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return str(path)
-
-
-@pytest.fixture(scope="session", params=sorted(ARCHITECTURES))
-def backbone_path(request, tmp_path_factory) -> str:
-    """Directory of a tiny random backbone, once per architecture."""
-    return save_backbone(tmp_path_factory.mktemp(request.param), request.param)
-
-
-@pytest.fixture(scope="session")
-def llama_path(tmp_path_factory) -> str:
-    return save_backbone(tmp_path_factory.mktemp("llama"), "llama")

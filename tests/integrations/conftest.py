@@ -1,4 +1,4 @@
-"""Shared by tests/integrations: a tiny saved LLM2Vec-Gen model, its SentenceTransformer, and texts to embed."""
+"""Fixtures for tests/integrations: a tiny saved LLM2Vec-Gen model, its SentenceTransformer, and texts to embed."""
 
 from __future__ import annotations
 
@@ -6,14 +6,6 @@ import pytest
 from sentence_transformers import SentenceTransformer
 
 from st_llm2vec_gen import create_model
-
-QUERIES = ["Where do polar bears live?", "What is the capital of France?"]
-DOCUMENTS = [
-    "Polar bears live in the Arctic, on sea ice and snow near the North Pole.",
-    "The capital of France is Paris, a city on the river Seine.",
-    "Photosynthesis turns sunlight, water and carbon dioxide into sugar and oxygen.",
-    "A transformer is a neural network built from attention and feed-forward layers.",
-]
 
 
 @pytest.fixture(scope="module")
@@ -26,4 +18,22 @@ def model_path(llama_path, tmp_path_factory) -> str:
 
 @pytest.fixture(scope="module")
 def st_model(model_path) -> SentenceTransformer:
+    """The tiny model loaded as users load it: the reference the frameworks' embeddings are compared with."""
     return SentenceTransformer(model_path, trust_remote_code=True)
+
+
+@pytest.fixture
+def queries() -> list[str]:
+    """Two questions, each answered by one of `documents`."""
+    return ["Where do polar bears live?", "What is the capital of France?"]
+
+
+@pytest.fixture
+def documents() -> list[str]:
+    """Four passages from the tiny tokenizer's corpus: the answers to `queries` and two distractors."""
+    return [
+        "Polar bears live in the Arctic, on sea ice and snow near the North Pole.",
+        "The capital of France is Paris, a city on the river Seine.",
+        "Photosynthesis turns sunlight, water and carbon dioxide into sugar and oxygen.",
+        "A transformer is a neural network built from attention and feed-forward layers.",
+    ]

@@ -12,21 +12,12 @@ import numpy as np
 import pytest
 from sentence_transformers import SentenceTransformer
 
-from st_llm2vec_gen import create_model
-
 EXAMPLES = Path(__file__).parents[2] / "examples"
 CASES = {  # example -> the package it needs
     "retrieval_langchain": "langchain_huggingface",
     "retrieval_llamaindex": "llama_index.embeddings.huggingface",
 }
 HIT = re.compile(r"^  ([+-]\d\.\d{3})  \[(\d+)\] ")
-
-
-@pytest.fixture(scope="module")
-def model_path(llama_path, tmp_path_factory) -> str:
-    path = tmp_path_factory.mktemp("llm2vec_gen_examples")
-    create_model(llama_path, num_tokens=3, max_seq_length=40, seed=1).save(str(path))
-    return str(path)
 
 
 def load_example(name: str):
@@ -56,7 +47,7 @@ def run_example(name: str, *args: str, timeout: int = 300) -> dict[str, list[tup
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_example_ranks_as_sentence_transformers_does(name, model_path):
-    """On a tiny random model: every document is listed per query, in ST's order with ST's cosine scores."""
+    """On the tiny model of conftest.py: every document listed per query, in ST's order with ST's cosine scores."""
     pytest.importorskip(CASES[name])
     example = load_example(name)
     hits = run_example(name, "--model", model_path, "--k", str(len(example.DOCUMENTS)))

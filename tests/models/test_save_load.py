@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import save_backbone
 from sentence_transformers import SentenceTransformer
+from tiny_models import save_backbone
 
 from st_llm2vec_gen import DEFAULT_PROMPTS, LLM2VecGen, create_model
 
