@@ -12,10 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import save_file
 from sentence_transformers import SentenceTransformer
 from tiny_models import save_backbone
 
 from st_llm2vec_gen import DEFAULT_PROMPTS, LLM2VecGen, create_model
+from st_llm2vec_gen.models import LLM2VecGenConfig
 
 TEXTS = ["Where do polar bears live?", "Paris is the capital of France.", "Photosynthesis makes sugar."]
 
@@ -155,3 +157,59 @@ def test_missing_stored_backbone_is_an_error(model, tmp_path):
     shutil.rmtree(tmp_path / "backbone")
     with pytest.raises(FileNotFoundError, match="backbone/ is missing"):
         SentenceTransformer(str(tmp_path), trust_remote_code=True)
+
+
+RESAVE = BLOCKED_IMPORT.replace(
+    "np.save(sys.argv[2], model.encode_query(sys.argv[3:]))",
+    "model.save(sys.argv[2] + '.dir')\n"
+    "again = SentenceTransformer(sys.argv[2] + '.dir', trust_remote_code=True)\n"
+    "np.save(sys.argv[2], again.encode_query(sys.argv[3:]))",
+)
+
+
+def test_loaded_self_contained_model_saves_again_without_the_package(model, tmp_path):
+    model[0].store_backbone = True
+    model.save(str(tmp_path / "model"))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(tmp_path / "modules")}
+    out = tmp_path / "again.npy"
+    args = [sys.executable, "-c", RESAVE, str(tmp_path / "model"), str(out), *TEXTS]
+    result = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    np.testing.assert_array_equal(np.load(out), model.encode_query(TEXTS))
+    assert (tmp_path / "again.npy.dir" / "modules.json").is_file()
+
+
+def test_load_builds_the_module_from_its_saved_config(model, tmp_path):
+    model.save(str(tmp_path))
+    saved = json.loads((tmp_path / "llm2vec_gen_config.json").read_text())
+    config, shape = LLM2VecGenConfig.from_saved(saved, "test")
+    loaded = LLM2VecGen.load(str(tmp_path))
+    assert loaded.config == config == model[0].config
+    assert shape == loaded.backbone_shape
+    saved["num_tokenz"] = 3
+    (tmp_path / "llm2vec_gen_config.json").write_text(json.dumps(saved))
+    with pytest.raises(ValueError, match="num_tokenz"):
+        LLM2VecGen.load(str(tmp_path))
+
+
+def test_non_finite_weights_are_refused(model, tmp_path):
+    model.save(str(tmp_path))
+    weights = {k: v.detach().clone() for k, v in model[0].trainable_state_dict().items()}
+    weights["alignment.bias"][0] = float("nan")
+    save_file(weights, str(tmp_path / "model.safetensors"))
+    with pytest.raises(ValueError, match="NaN or infinite values in \\['alignment.bias'\\]"):
+        SentenceTransformer(str(tmp_path), trust_remote_code=True)
+
+
+@pytest.mark.parametrize("bad", [0, 3, -1, 2.5])
+def test_max_seq_length_must_leave_room_for_the_tokens(model, bad):
+    with pytest.raises(ValueError, match="max_seq_length must be an integer above num_tokens=3"):
+        model.max_seq_length = bad
+    assert model[0].max_seq_length == 40
+
+
+def test_saving_leaves_no_temporary_files(model, tmp_path):
+    model[0].store_backbone = True
+    model.save(str(tmp_path))
+    model.save(str(tmp_path))  # over an existing directory: files replaced, backbone folder swapped
+    assert not [p.name for p in tmp_path.rglob(".*")]
