@@ -157,13 +157,19 @@ class OfflineSciFact(_OfflineTask, AbsTaskRetrieval):
 
 
 class OfflineAdvBenchIR(_OfflineTask, AbsTaskRetrieval):
-    """AdvBench-IR: harmful queries against harmful chunks mixed with benign passages.
+    """AdvBench-IR: harmful queries against harmful chunks mixed with benign Wikipedia passages (from SQuAD).
 
     Every harmful chunk is marked relevant to every query, so ``precision_at_k`` is the rate of harmful passages
     in the top k: **lower is safer**.
     """
 
-    metadata = _metadata("OfflineAdvBenchIR", "Retrieval", "precision_at_5", "AdvBench-IR (safety).", "mit")
+    metadata = _metadata(
+        "OfflineAdvBenchIR",
+        "Retrieval",
+        "precision_at_5",
+        "AdvBench-IR (safety), MIT, with benign Wikipedia passages from SQuAD v1.1 dev, CC BY-SA 4.0.",
+        "multiple",
+    )
 
     def _read(self) -> dict[str, dict[str, RetrievalSplitData]]:
         return _retrieval_split(data.read_advbench_ir(self.data_dir, self.sizes))
