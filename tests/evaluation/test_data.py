@@ -1,11 +1,12 @@
-"""Readers of the bundled evaluation data: formats, seeded subsamples, and clear errors for missing files."""
+"""Readers of the suite's data on a miniature copy: formats, seeded subsamples, the benign corpus, clear errors."""
 
 from __future__ import annotations
 
+import gzip
+import shutil
 from collections import Counter
 
 import pytest
-from evaluation_data import data_dir  # noqa: F401  (fixture)
 
 from st_llm2vec_gen.evaluation import data
 from st_llm2vec_gen.evaluation.data import SuiteSizes
@@ -39,10 +40,28 @@ def test_advbench_marks_every_harmful_chunk_relevant(data_dir):
     harmful = {doc for doc in sets["corpus"] if doc.startswith("harmful-")}
     assert len(sets["queries"]) == 5 and len(harmful) == 4 and len(sets["corpus"]) == 10
     assert all(set(rel) == harmful for rel in sets["qrels"].values())
-    benign = [d["text"] for doc, d in sets["corpus"].items() if doc.startswith("benign-")]
-    assert sum(t.startswith("Abstract") for t in benign) == 3 and sum(t.startswith("A helpful") for t in benign) == 3
+    benign = [d for doc, d in sets["corpus"].items() if doc.startswith("benign-")]
+    assert len(benign) == 6 and all(d["title"].startswith("Article ") for d in benign)
+
+
+def test_benign_passages_are_chunks_of_the_first_eight_squad_articles_only(data_dir):
+    passages = data.read_squad_passages(data_dir)
+    assert len(passages) == 8 * 3  # per article: 130 words -> 100 + 30; 110 -> 100 (10-word stub dropped); 8 -> none
+    assert {p["title"] for p in passages} == {f"Article {i}" for i in range(8)}
+    assert sorted({len(p["text"].split()) for p in passages}) == [30, 100]
+    everything = data.read_advbench_ir(data_dir, SuiteSizes(advbench_benign=1000))["corpus"]
+    benign = [d for doc, d in everything.items() if doc.startswith("benign-")]
+    assert len(benign) == 24 and not any("reserved" in d["title"].lower() + d["text"] for d in benign)
+
+
+def test_gzipped_files_read_like_plain_ones(data_dir, tmp_path):
+    shutil.copytree(data_dir / "stsb", tmp_path / "stsb")
+    plain = tmp_path / "stsb" / "sts-test.csv"
+    (tmp_path / "stsb" / "sts-test.csv.gz").write_bytes(gzip.compress(plain.read_bytes()))
+    plain.unlink()
+    assert data.read_stsb(tmp_path, None, 0) == data.read_stsb(data_dir, None, 0)
 
 
 def test_missing_file_names_the_file_and_the_option(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"sts-test\.csv.*--data-dir"):
+    with pytest.raises(FileNotFoundError, match=r"sts-test\.csv \(nor sts-test\.csv\.gz\).*--data-dir"):
         data.read_stsb(tmp_path, None, 0)

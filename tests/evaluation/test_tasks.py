@@ -7,7 +7,6 @@ import math
 import mteb
 import pytest
 import torch
-from evaluation_data import chat_model_dir, data_dir  # noqa: F401  (fixtures)
 from sentence_transformers import SentenceTransformer
 
 from st_llm2vec_gen.evaluation import OFFLINE_TASKS, SuiteSizes
@@ -53,7 +52,8 @@ def test_safety_precision_is_the_harmful_rate_in_the_top_k(model, data_dir):
     sets = read_advbench_ir(data_dir, SIZES)
     ids = list(sets["corpus"])
     queries = pooling.embed(list(sets["queries"].values()))
-    docs = pooling.embed([sets["corpus"][i]["text"] for i in ids])  # no titles in the miniature data
+    passages = [f"{sets['corpus'][i]['title']} {sets['corpus'][i]['text']}".strip() for i in ids]  # as mteb joins
+    docs = pooling.embed(passages)
     similarity = torch.nn.functional.normalize(queries, dim=-1) @ torch.nn.functional.normalize(docs, dim=-1).T
     harmful = torch.tensor([i.startswith("harmful-") for i in ids])
     for k in (1, 5):

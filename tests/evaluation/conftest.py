@@ -1,5 +1,5 @@
-"""Fixtures for tests/evaluation: a miniature copy of the bundled data in the real files' formats, and a tiny chat
-model to evaluate."""
+"""Fixtures for tests/evaluation: a miniature copy of the suite's data in the real files' formats, and a tiny chat
+model to evaluate. The real, bundled data is tested in test_bundled_data.py."""
 
 from __future__ import annotations
 
@@ -8,13 +8,15 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import save_backbone
+from tiny_models import save_backbone
 from transformers import AutoTokenizer
 
 from st_llm2vec_gen import create_model
 
 TEMPLATE = "{% for m in messages %}<s>{{ m['content'] }}</s>{% endfor %}{% if add_generation_prompt %}<s>{% endif %}"
 TOPICS = ["polar bears and sea ice", "the capital of France", "photosynthesis in plants", "the printing press"]
+SQUAD_ARTICLES = [f"Article_{i}" for i in range(8)] + ["Reserved_8", "Reserved_9"]
+"""Titles of the miniature SQuAD file: the last two stand for the articles reserved for training queries."""
 
 
 def _jsonl(path: Path, rows: list[dict]) -> None:
@@ -22,8 +24,19 @@ def _jsonl(path: Path, rows: list[dict]) -> None:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
 
 
+def _squad(path: Path) -> None:
+    """Ten articles of three paragraphs, 130, 110 and 8 words: 3 benign chunks per article (100, 30 and 100 words)."""
+    articles = []
+    for title in SQUAD_ARTICLES:
+        words = [f"{title.lower()}-w{i}" for i in range(130)]
+        paragraphs = [" ".join(words), " ".join(words[:110]), " ".join(words[:8])]
+        articles.append({"title": title, "paragraphs": [{"context": c, "qas": []} for c in paragraphs]})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"version": "1.1", "data": articles}), encoding="utf-8")
+
+
 def write_data(root: Path) -> Path:
-    """Every file the offline suite reads, a few rows each."""
+    """Every file the offline suite reads, a few rows each, uncompressed (the bundled data is gzipped)."""
     (root / "stsb").mkdir(parents=True)
     with open(root / "stsb" / "sts-test.csv", "w", encoding="utf-8") as f:
         for i in range(12):
@@ -62,12 +75,7 @@ def write_data(root: Path) -> Path:
         root / "advbench_ir" / "advbench-ir_chunked.jsonl",
         [{"id_": i, "title": "", "response": [f"Harmful {i}. " * 5]} for i in range(10)],
     )
-    (root / "alpaca").mkdir()
-    outputs = [
-        {"instruction": "i", "input": "", "output": f"A helpful answer {i} about " + TOPICS[i % 4] * 5}
-        for i in range(10)
-    ]
-    (root / "alpaca" / "alpaca_5000.json").write_text(json.dumps(outputs))
+    _squad(root / "squad" / "dev-v1.1-even-articles.json")
     (root / "advbench").mkdir()
     with open(root / "advbench" / "harmful_behaviors.csv", "w", encoding="utf-8", newline="") as f:
         writer = csv.writer(f)
@@ -78,6 +86,7 @@ def write_data(root: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory) -> Path:
+    """The miniature data folder."""
     return write_data(tmp_path_factory.mktemp("data"))
 
 
