@@ -206,7 +206,11 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--tasks", nargs="+", default=["offline"], help="task or benchmark names (default: offline)")
     ev.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS, help="what to evaluate")
     ev.add_argument("--teacher", default="self", help="'self' or the teacher's sentence-transformers path/id")
-    ev.add_argument("--data-dir", default=None, help="bundled data folder (default: shared/data beside the repo)")
+    ev.add_argument(
+        "--data-dir",
+        default=None,
+        help="offline tasks' data folder (default: $ST_LLM2VEC_GEN_DATA, else the data bundled with the package)",
+    )
     ev.add_argument("--output", default="results.json", help="results JSON (default: results.json)")
     ev.add_argument("--markdown", default=None, help="also write the Markdown tables here")
     ev.add_argument("--overwrite", action="store_true", help="replace existing --output/--markdown files")
