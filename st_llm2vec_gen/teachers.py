@@ -12,7 +12,7 @@ holds the teacher in memory.
 from __future__ import annotations
 
 import logging
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 from tqdm.auto import tqdm
@@ -58,18 +58,25 @@ class SelfTeacher:
 
 
 class SentenceTransformerTeacher:
-    """Any sentence-transformers model as the teacher.
+    """Any sentence-transformers model as the teacher, e.g. the paper's unsupervised LLM2Vec model of the backbone.
 
     Args:
         name_or_path: Model path or hub id.
         prompt: Optional instruction the teacher puts before each response.
-        **kwargs: Passed to ``SentenceTransformer`` (``device``, ``trust_remote_code``, ``model_kwargs``, ...).
+        normalized: Keep the model's ``Normalize`` module; ``False`` takes the vector before it (a unit-norm target
+            makes the alignment MSE tiny next to the reconstruction term).
+        **kwargs: Passed to ``SentenceTransformer`` (``device``, ``trust_remote_code``, ``model_kwargs`` such as
+            ``{"dtype": "bfloat16"}``, ...).
     """
 
-    def __init__(self, name_or_path: str, prompt: str | None = None, **kwargs) -> None:
+    def __init__(self, name_or_path: str, prompt: str | None = None, normalized: bool = True, **kwargs: Any) -> None:
         from sentence_transformers import SentenceTransformer
+        from sentence_transformers.sentence_transformer.modules import Normalize
 
         self.model = SentenceTransformer(name_or_path, **kwargs)
+        if not normalized:
+            while len(self.model) > 1 and isinstance(self.model[len(self.model) - 1], Normalize):
+                del self.model[len(self.model) - 1]
         self.prompt = prompt
         self.dim = self.model.get_embedding_dimension()
 

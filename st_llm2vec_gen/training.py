@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import numpy as np
+from transformers import TrainerCallback
+
+from .data import load_pairs
 from .factory import create_model
 from .losses import LLM2VecGenLoss
 from .model_card import use_model_card
-from .models.backbones import EMBEDDED_BACKBONE
-from .queries import read_records
-from .teachers import check_teacher_dim, load_teacher
+from .models.config import LLM2VecGenConfig
+from .models.saved_format import atomic_write, write_json
+from .settings import build
+from .teachers import Teacher, check_teacher_dim, load_teacher
 
 logger = logging.getLogger(__name__)
 
@@ -23,73 +30,95 @@ logger = logging.getLogger(__name__)
 class TrainConfig:
     """Everything a training run needs; recipes in ``training/recipes`` are YAML files of these fields.
 
-    Defaults are the paper's where they apply (lr 3e-4 for Qwen3, linear schedule, 100 warm-up steps, batch 32,
-    5,000 steps, max length 512 for queries and responses, both loss weights 1.0, 10 tokens).
+    Defaults are the paper's where they apply: lr 3e-4 (Qwen3), 100 warm-up steps, a global batch of 32, a linear
+    schedule planned over 20,000 steps and stopped after 5,000, max length 512, both loss weights 1.0, 10 tokens.
+
+    Attributes:
+        data: JSONL/JSON/CSV file of ``query``/``response`` pairs.
+        output_dir: Checkpoints, ``final/`` and ``log_history.json``; an existing run there is never replaced unless
+            ``overwrite_output_dir`` (or continued with ``resume_from_checkpoint``).
+        model: The module's settings (:class:`LLM2VecGenConfig`); in YAML its keys may also stand at the top level.
+        teacher: ``"self"`` (the frozen backbone's mean pooling of the response) or a sentence-transformers model.
+        teacher_prompt: Instruction the sentence-transformers teacher puts before each response.
+        teacher_kwargs: Passed to ``SentenceTransformer`` for the teacher (``trust_remote_code``, ``model_kwargs``
+            such as ``{"dtype": "bfloat16"}``, ``device``, ...), e.g. for the paper's LLM2Vec teacher.
+        teacher_normalized: Whether the teacher's vectors pass its ``Normalize`` module; ``False`` takes them before it
+            (a unit-norm target makes the MSE tiny next to the reconstruction term).
+        batch_size: Global batch size: split over devices and gradient accumulation, the same on 1 or 2 GPUs.
+        max_steps: Optimizer steps to train.
+        schedule_steps: Steps the linear decay is planned over (the paper: 20,000, stopped at 5,000); ``None``: decay
+            to zero at ``max_steps``.
+        dtype: Backbone weights, e.g. ``"bfloat16"`` on GPU. ``bf16``: autocast.
+        limit: Use only the first N pairs.
+        extra_args: Any other ``SentenceTransformerTrainingArguments``.
     """
 
     data: str = "training/data/responses.jsonl"
     output_dir: str = "outputs/llm2vec-gen"
-    backbone: str = EMBEDDED_BACKBONE
+    model: LLM2VecGenConfig = field(default_factory=LLM2VecGenConfig)
     teacher: str = "self"
     teacher_prompt: str | None = None
-    num_tokens: int = 10
-    max_seq_length: int = 512
+    teacher_kwargs: dict[str, Any] = field(default_factory=dict)
+    teacher_normalized: bool = True
     learning_rate: float = 3e-4
     warmup_steps: int = 100
     batch_size: int = 32
     gradient_accumulation_steps: int = 1
     max_steps: int = 5000
+    schedule_steps: int | None = 20000
     alignment_weight: float = 1.0
     reconstruction_weight: float = 1.0
-    dtype: str | None = None  # backbone weights, e.g. "bfloat16" on GPU
-    bf16: bool = False  # autocast
+    dtype: str | None = None
+    bf16: bool = False
     activation_checkpointing: bool = False
     attn_implementation: str | None = None
-    limit: int | None = None  # use only the first N pairs
+    limit: int | None = None
     logging_steps: int = 10
     save_steps: int = 500
     save_total_limit: int = 2
     seed: int = 0
     resume_from_checkpoint: str | bool | None = None
-    extra_args: dict[str, Any] = field(default_factory=dict)  # any other SentenceTransformerTrainingArguments
+    overwrite_output_dir: bool = False
+    extra_args: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        positive = ("learning_rate", "batch_size", "gradient_accumulation_steps", "max_steps", "logging_steps")
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.schedule_steps is not None and self.schedule_steps < self.max_steps:
+            raise ValueError(f"schedule_steps ({self.schedule_steps}) must be at least max_steps ({self.max_steps})")
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(f"limit must be >= 1 (or null for all pairs), got {self.limit}")
 
     @classmethod
     def from_yaml(cls, path: str, **overrides: Any) -> TrainConfig:
-        """Reads a YAML recipe; unknown keys are an error, so a typo never silently falls back to a default."""
+        """Reads a YAML recipe; unknown keys and wrongly typed values are an error naming the field.
+
+        The module's settings (``backbone``, ``num_tokens``, ``max_seq_length``, ...) may be written under ``model:``
+        or at the top level; ``overrides`` use the same names (``model.num_tokens`` works too).
+        """
         import yaml
 
-        with open(path, encoding="utf-8") as f:
-            values = {**(yaml.safe_load(f) or {}), **overrides}
-        known = {f.name for f in dataclasses.fields(cls)}
-        if unknown := set(values) - known:
-            raise ValueError(f"{path}: unknown settings {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**values)
+        try:
+            with open(path, encoding="utf-8") as f:
+                values = yaml.safe_load(f) or {}
+        except yaml.YAMLError as error:
+            raise ValueError(f"{path} is not valid YAML: {error}") from None
+        if not isinstance(values, dict):
+            raise ValueError(f"{path} must hold a mapping of settings, found {type(values).__name__}")
+        return cls.from_dict({**values, **overrides}, source=path)
 
-
-def load_pairs(path: str, limit: int | None = None) -> dict[str, list[str]]:
-    """Reads query/response pairs, refusing missing or empty fields before any model is loaded.
-
-    Raises:
-        ValueError: If the ``query`` or ``response`` column is missing, or any row has an empty one.
-    """
-    rows = read_records(path)[:limit]
-    if not rows:
-        raise ValueError(f"{path} holds no query/response pairs")
-    for column in ("query", "response"):
-        bad = [i for i, row in enumerate(rows) if not isinstance(row.get(column), str)]
-        if column == "query":
-            bad += [i for i, row in enumerate(rows) if isinstance(row.get(column), str) and not row[column].strip()]
-        if bad:
-            raise ValueError(
-                f"{path}: {len(bad)} row(s) lack a non-empty {column!r} field (e.g. rows {sorted(bad)[:5]}); "
-                "training needs 'query' and 'response' columns."
-            )
-    kept = [row for row in rows if row["response"].strip()]
-    if len(kept) < len(rows):  # the LLM answered with nothing at all: no target to reconstruct or align with
-        logger.warning("Skipping %d pair(s) of %s with an empty response", len(rows) - len(kept), path)
-    if not kept:
-        raise ValueError(f"{path}: every response is empty")
-    return {"query": [r["query"] for r in kept], "response": [r["response"] for r in kept]}
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], source: str = "TrainConfig") -> TrainConfig:
+        """Builds a config from flat or nested values (see :meth:`from_yaml`)."""
+        values = dict(values)
+        model = dict(values.pop("model", None) or {})
+        module_keys = {f.name for f in dataclasses.fields(LLM2VecGenConfig)}
+        for key in list(values):
+            if (name := key.removeprefix("model.")) in module_keys:
+                model[name] = values.pop(key)
+        return build(cls, {**values, "model": model}, source)
 
 
 def train(config: TrainConfig):
@@ -97,39 +126,111 @@ def train(config: TrainConfig):
 
     Returns:
         The trained SentenceTransformer.
+
+    Raises:
+        ValueError: For bad data, or an earlier run in ``output_dir`` that would be replaced.
     """
     from datasets import Dataset
-    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers import SentenceTransformerTrainer
 
+    _check_output_dir(config)
     pairs = load_pairs(config.data, config.limit)  # fail fast on bad data
-    backbone_settings = {"dtype": config.dtype, "attn_implementation": config.attn_implementation}
-    model_kwargs = {k: v for k, v in backbone_settings.items() if v}
-    teacher = None if config.teacher == "self" else load_teacher(config.teacher, prompt=config.teacher_prompt)
-    model = create_model(
-        config.backbone,
-        num_tokens=config.num_tokens,
-        embedding_dim=teacher.dim if teacher else None,
-        max_seq_length=config.max_seq_length,
-        model_kwargs=model_kwargs,
-        seed=config.seed,
-    )
+    teacher = None if config.teacher == "self" else _sentence_transformer_teacher(config)
+    model = create_model(**_module_kwargs(config, teacher.dim if teacher else None))
     module = model[0]
     teacher = teacher or load_teacher("self", module)
     check_teacher_dim(teacher, module)
-    logger.info("Teacher %s: embedding %d responses", config.teacher, len(pairs["response"]))
-    labels = teacher.encode(pairs["response"], batch_size=config.batch_size, show_progress=True)
+    args = training_arguments(config)
+    with args.main_process_first(desc="teacher labels"):  # rank 0 embeds; the others read its file
+        labels = teacher_labels(config, teacher, pairs["response"])
     del teacher
-    dataset = Dataset.from_dict({**pairs, "label": labels.numpy()})  # numpy: no per-float Python objects
+    dataset = Dataset.from_dict({**pairs, "label": labels})
+    loss = LLM2VecGenLoss(model, config.alignment_weight, config.reconstruction_weight)
+    trainer = SentenceTransformerTrainer(
+        model=model, args=args, train_dataset=dataset, loss=loss, callbacks=[StopAtStep(config.max_steps)]
+    )
+    training_data = f"{len(pairs['response'])} query/response pairs from `{config.data}`, teacher `{config.teacher}`."
+    use_model_card(model, recipe=dataclasses.asdict(config), training_data=training_data)
+    trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)
+    if trainer.is_world_process_zero():
+        model.save(os.path.join(config.output_dir, "final"))
+        write_json(os.path.join(config.output_dir, "log_history.json"), trainer.state.log_history)
+    return model
 
-    args = SentenceTransformerTrainingArguments(
+
+def _check_output_dir(config: TrainConfig) -> None:
+    """Refuses to mix a new run into an earlier one's ``final/`` and checkpoints without being asked."""
+    out = Path(config.output_dir)
+    earlier = [p.name for p in out.glob("checkpoint-*")] + [p.name for p in out.glob("final")]
+    if earlier and not (config.overwrite_output_dir or config.resume_from_checkpoint):
+        raise ValueError(
+            f"{out} already holds a training run ({', '.join(sorted(earlier)[:3])}): set resume_from_checkpoint "
+            "to continue it, overwrite_output_dir: true to replace it, or choose another output_dir."
+        )
+
+
+def _module_kwargs(config: TrainConfig, teacher_dim: int | None) -> dict[str, Any]:
+    """``create_model`` arguments: the module's settings, the teacher's dimension, backbone loading options."""
+    module = dataclasses.asdict(config.model)
+    if teacher_dim is not None and module["embedding_dim"] not in (None, teacher_dim):
+        raise ValueError(
+            f"model.embedding_dim is {module['embedding_dim']} but the teacher embeds into {teacher_dim} dimensions."
+        )
+    module["embedding_dim"] = module["embedding_dim"] or teacher_dim
+    backbone_settings = {"dtype": config.dtype, "attn_implementation": config.attn_implementation}
+    return {**module, "model_kwargs": {k: v for k, v in backbone_settings.items() if v}, "seed": config.seed}
+
+
+def _sentence_transformer_teacher(config: TrainConfig) -> Teacher:
+    return load_teacher(
+        config.teacher, prompt=config.teacher_prompt, normalized=config.teacher_normalized, **config.teacher_kwargs
+    )
+
+
+def teacher_labels(config: TrainConfig, teacher: Teacher, responses: list[str]) -> np.ndarray:
+    """The teacher's embeddings of the responses (N, D) float32, computed once and kept in ``output_dir``.
+
+    The file is keyed by the teacher, its settings and the responses, so a resumed run or another rank reuses it and
+    a changed run recomputes it.
+    """
+    key = hashlib.sha256(
+        json.dumps([config.teacher, config.teacher_prompt, config.teacher_normalized, config.teacher_kwargs,
+                    config.model.max_seq_length, responses], default=str).encode()
+    ).hexdigest()[:16]  # fmt: skip
+    path = Path(config.output_dir) / f"teacher-labels-{key}.npy"
+    if path.is_file():
+        labels = np.load(path)
+        if labels.shape[0] == len(responses):
+            return labels
+    logger.info("Teacher %s: embedding %d responses", config.teacher, len(responses))
+    labels = teacher.encode(responses, batch_size=config.batch_size, show_progress=True).numpy()
+    if not np.isfinite(labels).all():
+        raise ValueError(f"The teacher {config.teacher!r} returned NaN or infinite embeddings: training would diverge.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda tmp: _save_npy(tmp, labels))
+    return labels
+
+
+def _save_npy(path: str, array: np.ndarray) -> None:
+    with open(path, "wb") as f:  # a file object: np.save would add ".npy" to a temporary name
+        np.save(f, array)
+
+
+def training_arguments(config: TrainConfig) -> Any:
+    """ST training arguments: the global batch split over devices, the schedule planned over ``schedule_steps``."""
+    from sentence_transformers import SentenceTransformerTrainingArguments
+
+    devices = int(os.environ.get("WORLD_SIZE", "1"))
+    per_device = per_device_batch_size(config.batch_size, devices, config.gradient_accumulation_steps)
+    return SentenceTransformerTrainingArguments(
         output_dir=config.output_dir,
         router_mapping={"response": "response"},
         learning_rate=config.learning_rate,
         lr_scheduler_type="linear",
         warmup_steps=config.warmup_steps,
-        per_device_train_batch_size=config.batch_size,
+        per_device_train_batch_size=per_device,
         gradient_accumulation_steps=config.gradient_accumulation_steps,
-        max_steps=config.max_steps,
+        max_steps=config.schedule_steps or config.max_steps,  # StopAtStep ends the run at max_steps
         bf16=config.bf16,
         activation_checkpointing=config.activation_checkpointing,
         logging_steps=config.logging_steps,
@@ -140,13 +241,31 @@ def train(config: TrainConfig):
         ddp_find_unused_parameters=False,
         **config.extra_args,
     )
-    loss = LLM2VecGenLoss(model, config.alignment_weight, config.reconstruction_weight)
-    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss)
-    training_data = f"{len(pairs['response'])} query/response pairs from `{config.data}`, teacher `{config.teacher}`."
-    use_model_card(model, recipe=dataclasses.asdict(config), training_data=training_data)
-    trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)
-    if trainer.is_world_process_zero():
-        model.save(os.path.join(config.output_dir, "final"))
-        with open(os.path.join(config.output_dir, "log_history.json"), "w", encoding="utf-8") as f:
-            json.dump(trainer.state.log_history, f, indent=1)
-    return model
+
+
+def per_device_batch_size(batch_size: int, devices: int, accumulation: int) -> int:
+    """The global ``batch_size`` split over ``devices`` and ``accumulation`` steps.
+
+    Raises:
+        ValueError: If it does not divide evenly.
+    """
+    per_device, rest = divmod(batch_size, devices * accumulation)
+    if rest or not per_device:
+        raise ValueError(
+            f"batch_size {batch_size} (global) must be a multiple of devices ({devices}) x "
+            f"gradient_accumulation_steps ({accumulation})."
+        )
+    return per_device
+
+
+class StopAtStep(TrainerCallback):
+    """Ends training after ``step`` optimizer steps, with a checkpoint, whatever the schedule's length."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+        if state.global_step >= self.step:
+            control.should_training_stop = True
+            control.should_save = True
+        return control

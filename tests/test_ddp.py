@@ -17,16 +17,17 @@ def test_torchrun_two_processes(llama_path, tmp_path):
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(
         f"backbone: {llama_path}\ndata: {data}\noutput_dir: {tmp_path / 'out'}\nnum_tokens: 2\nmax_seq_length: 32\n"
-        "batch_size: 2\nmax_steps: 3\nwarmup_steps: 0\nlogging_steps: 1\nextra_args: {use_cpu: true}\n"
+        "batch_size: 4\nmax_steps: 3\nwarmup_steps: 0\nlogging_steps: 1\nextra_args: {use_cpu: true}\n"
     )
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            "-m", "st_llm2vec_gen.cli", "train", str(recipe)]  # fmt: skip
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-4000:]
+    assert result.stderr.count("Teacher self: embedding 16 responses") == 1  # rank 0 only; rank 1 reads its file
     history = json.loads((tmp_path / "out" / "log_history.json").read_text())
     assert any("reconstruction" in h for h in history)
-    # 3 steps x 2 processes x batch 2 = 12 of 16 pairs: one process alone would have seen 6 (epoch 0.375)
+    # 3 steps x global batch 4 (2 per process) = 12 of 16 pairs: one process alone would have seen 6 (epoch 0.375)
     assert history[-1]["epoch"] == 0.75
     model = SentenceTransformer(str(tmp_path / "out" / "final"), trust_remote_code=True)
     assert model.encode(["Where do bears live?"]).shape == (1, 32)

@@ -10,7 +10,8 @@ import torch
 from sentence_transformers import SentenceTransformer
 
 from st_llm2vec_gen import LLM2VecGenLoss, create_model
-from st_llm2vec_gen.training import TrainConfig, train
+from st_llm2vec_gen.models import LLM2VecGenConfig
+from st_llm2vec_gen.training import TrainConfig, per_device_batch_size, train, training_arguments
 
 RECIPES = sorted((Path(__file__).parents[1] / "training" / "recipes").glob("*.yaml"))
 
@@ -23,7 +24,15 @@ def test_the_recipes_are_found():
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.stem)
 def test_recipes_parse(recipe):
     config = TrainConfig.from_yaml(str(recipe))
-    assert config.backbone and config.max_steps > 0 and config.num_tokens == 10
+    assert config.model.backbone and config.max_steps > 0 and config.model.num_tokens == 10
+
+
+@pytest.mark.parametrize("recipe", [r for r in RECIPES if "smollm2" not in r.stem], ids=lambda p: p.stem)
+def test_gpu_recipes_follow_the_paper(recipe):
+    config = TrainConfig.from_yaml(str(recipe))
+    paper = (config.batch_size, config.warmup_steps, config.max_steps, config.schedule_steps, config.model.max_seq_length)
+    assert paper == (32, 100, 5000, 20000, 512)
+    assert config.learning_rate == (3e-4 if "qwen3" in recipe.stem else 5e-4)
 
 
 def test_unknown_recipe_keys_are_refused(tmp_path):
@@ -37,8 +46,9 @@ def test_train_end_to_end(llama_path, tmp_path):
     rows = [{"query": f"Question {i} about polar bears?", "response": f"Answer {i}: the Arctic."} for i in range(8)]
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     config = TrainConfig(
-        data=str(data), output_dir=str(tmp_path / "out"), backbone=llama_path, num_tokens=2, max_seq_length=32,
-        batch_size=4, max_steps=3, warmup_steps=0, logging_steps=1, save_steps=100, extra_args={"use_cpu": True},
+        data=str(data), output_dir=str(tmp_path / "out"), model=LLM2VecGenConfig(llama_path, 2, max_seq_length=32),
+        batch_size=4, max_steps=3, schedule_steps=None, warmup_steps=0, logging_steps=1, save_steps=100,
+        extra_args={"use_cpu": True},
     )  # fmt: skip
     model = train(config)
     reloaded = SentenceTransformer(str(tmp_path / "out" / "final"), trust_remote_code=True)
@@ -54,7 +64,7 @@ def test_train_refuses_bad_data_before_loading_anything(tmp_path):
     data = tmp_path / "pairs.jsonl"
     data.write_text(json.dumps({"query": "q"}) + "\n")
     with pytest.raises(ValueError, match="'response'"):
-        train(TrainConfig(data=str(data), backbone="/nonexistent/backbone"))
+        train(TrainConfig(data=str(data), model=LLM2VecGenConfig(backbone="/nonexistent/backbone")))
 
 
 def test_activation_checkpointing_gives_the_same_gradients(llama_path):
@@ -71,3 +81,64 @@ def test_activation_checkpointing_gives_the_same_gradients(llama_path):
         sum(LLM2VecGenLoss(model)([query, response], None).values()).backward()
         grads.append(module.compression_tokens.grad.clone())
     torch.testing.assert_close(grads[0], grads[1])
+
+
+def _pairs(tmp_path, n=8):
+    data = tmp_path / "pairs.jsonl"
+    rows = [{"query": f"Question {i} about polar bears?", "response": f"Answer {i}: the Arctic."} for i in range(n)]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return str(data)
+
+
+def test_recipe_values_are_type_checked_and_module_keys_routed(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("learning_rate: 1e-3\nnum_tokens: 4\nmodel:\n  max_seq_length: 64\n")
+    config = TrainConfig.from_yaml(str(recipe), **{"model.backbone": "some/model"})
+    assert config.learning_rate == 0.001  # YAML 1.1 reads 1e-3 as a string
+    assert config.model == LLM2VecGenConfig(backbone="some/model", num_tokens=4, max_seq_length=64)
+    recipe.write_text("max_steps: many\n")
+    with pytest.raises(ValueError, match="max_steps must be int, got 'many'"):
+        TrainConfig.from_yaml(str(recipe))
+    recipe.write_text("- not a mapping\n")
+    with pytest.raises(ValueError, match="must hold a mapping"):
+        TrainConfig.from_yaml(str(recipe))
+    with pytest.raises(ValueError, match="schedule_steps"):
+        TrainConfig(max_steps=10, schedule_steps=5)
+
+
+def test_global_batch_is_split_over_devices():
+    assert per_device_batch_size(32, 2, 1) == 16 and per_device_batch_size(32, 1, 4) == 8
+    with pytest.raises(ValueError, match="multiple of devices"):
+        per_device_batch_size(3, 2, 1)
+    args = training_arguments(TrainConfig(batch_size=32, extra_args={"use_cpu": True}))
+    assert args.per_device_train_batch_size == 32 and args.max_steps == 20000  # the schedule's length
+
+
+def test_schedule_is_planned_longer_than_the_run(llama_path, tmp_path):
+    config = TrainConfig(
+        data=_pairs(tmp_path), output_dir=str(tmp_path / "out"), model=LLM2VecGenConfig(llama_path, 2, None, None, 32),
+        batch_size=4, max_steps=3, schedule_steps=10, warmup_steps=0, learning_rate=1e-3, logging_steps=1,
+        save_steps=100, extra_args={"use_cpu": True},
+    )  # fmt: skip
+    train(config)
+    history = json.loads((tmp_path / "out" / "log_history.json").read_text())
+    rates = [h["learning_rate"] for h in history if "learning_rate" in h]
+    assert len(rates) == 3 and rates[-1] == pytest.approx(1e-3 * (1 - 2 / 10))  # linear over 10, stopped at 3
+    assert (tmp_path / "out" / "checkpoint-3").is_dir()
+    labels = list((tmp_path / "out").glob("teacher-labels-*.npy"))
+    assert len(labels) == 1
+    with pytest.raises(ValueError, match="already holds a training run"):
+        train(config)  # no silent replacement of final/ and checkpoints
+    assert labels[0].stat().st_mtime == list((tmp_path / "out").glob("teacher-labels-*.npy"))[0].stat().st_mtime
+
+
+def test_non_finite_teacher_labels_are_refused(llama_path, tmp_path, monkeypatch):
+    from st_llm2vec_gen.teachers import SelfTeacher
+
+    monkeypatch.setattr(SelfTeacher, "encode", lambda self, texts, **kw: torch.full((len(texts), 32), float("nan")))
+    config = TrainConfig(
+        data=_pairs(tmp_path), output_dir=str(tmp_path / "out"), model=LLM2VecGenConfig(llama_path, 2, None, None, 32),
+        batch_size=4, max_steps=1, extra_args={"use_cpu": True},
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        train(config)
