@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/_ours.py encode --num-texts 64 --batch-size 16
     .venv/bin/python bench/_ours.py train --batch-size 8 --steps 3 [--checkpointing] [--teacher precomputed]
+        [--no-prefix-cache] [--query-prompt]
 
 A fresh process per measurement makes its peak RSS its own: ``rss_after_load_mib`` is the resident memory once the
 model is loaded, ``peak_rss_mib`` the peak over the whole process (loading included) and ``work_peak_mib`` the peak
@@ -27,6 +28,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=3, help="train: timed steps after a warm-up step")
     parser.add_argument("--checkpointing", action="store_true", help="train: activation checkpointing on")
     parser.add_argument("--teacher", choices=["online", "precomputed"], default="online", help="train: see train()")
+    parser.add_argument("--no-prefix-cache", action="store_true", help="train: backpropagate through the whole query")
+    parser.add_argument("--query-prompt", action="store_true", help="train: queries carry the query instruction")
     parser.add_argument("--prompt", default="Generate a passage that answers this question:")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--seed", type=int, default=0)
@@ -81,6 +84,8 @@ def train(args: argparse.Namespace) -> dict:
     model.train()
     loss_fn = LLM2VecGenLoss(model)
     module = model[0]
+    module.prefix_cache = not args.no_prefix_cache
+    prompt = model.prompts["query"] if args.query_prompt else None
     after_load, load_peak = rss_mib(), peak_rss_mib()
     reset_peak_rss()
     pairs = load_texts("pairs", args.batch_size * (args.steps + 1), args.seed)
@@ -91,7 +96,7 @@ def train(args: argparse.Namespace) -> dict:
     times, losses = [], []
     for batch, label in zip(batches, labels):  # the first is the warm-up
         start = time.perf_counter()
-        query = module.preprocess([q for q, _ in batch])
+        query = module.preprocess([q for q, _ in batch], prompt=prompt)
         response = {**module.preprocess([r for _, r in batch], task="response"), "task": "response"}
         parts = loss_fn([query, response], label)
         total = sum(parts.values())
@@ -102,6 +107,7 @@ def train(args: argparse.Namespace) -> dict:
     tokens = [int(module.preprocess([r for _, r in b], task="response")["attention_mask"].sum()) for b in batches]
     return {
         "s_per_step": median(times[1:]),
+        "samples_per_s": args.batch_size / median(times[1:]),
         "times": times[1:],
         "losses": losses,
         "response_tokens": tokens,

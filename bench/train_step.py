@@ -8,7 +8,9 @@ from training/data/responses.jsonl (SmolLM2's own answers, up to 96 tokens), for
 with tokenization included and no optimizer step; one warm-up step, then the median of the timed ones. Settings:
 
 - checkpointing off / on, with the backbone as online self teacher inside the step (the work of the published step);
-- checkpointing off with the teacher embeddings precomputed as labels (what ``st_llm2vec_gen.training.train`` does).
+- checkpointing off with the teacher embeddings precomputed as labels (what ``st_llm2vec_gen.training.train`` does),
+  with and without the prefix KV reuse (``LLM2VecGen.prefix_cache``: the query runs without autograd and only the
+  compression tokens backpropagate), with and without the query instruction before the query.
 
 Activation checkpointing is the backbone's (``activation_checkpointing_enable``), which is what
 ``activation_checkpointing=True`` in the training arguments turns on.
@@ -27,7 +29,11 @@ SETTINGS = {  # label: extra worker arguments
     "off, online self teacher": [],
     "on, online self teacher": ["--checkpointing"],
     "off, precomputed labels": ["--teacher", "precomputed"],
-}
+    "off, precomputed labels, no prefix reuse": ["--teacher", "precomputed", "--no-prefix-cache"],
+    "off, precomputed labels, instruction": ["--teacher", "precomputed", "--query-prompt"],
+    "off, precomputed labels, instruction, no prefix reuse": ["--teacher", "precomputed", "--query-prompt",
+                                                               "--no-prefix-cache"],
+}  # fmt: skip
 
 
 def main() -> None:
@@ -46,13 +52,24 @@ def main() -> None:
         r = results[label] = run_worker([sys.executable, str(BENCH / "_ours.py"), "train", *common, *extra])
         r["growth_mib"] = r["work_peak_mib"] - r["rss_after_load_mib"]  # activations, gradients, temporaries
         print(f"  step times {[round(t, 2) for t in r['times']]}, load average at end {r['load_average_1min_at_end']}")
-    keys = ("s_per_step", "peak_rss_mib", "growth_mib")
+    keys = ("s_per_step", "samples_per_s", "peak_rss_mib", "growth_mib")
     rows = [[label, *(r[k] for k in keys), sum(r["response_tokens"]) // len(r["response_tokens"])]
             for label, r in results.items()]  # fmt: skip
     off, on = results["off, online self teacher"], results["on, online self teacher"]
     rows.append(["on / off (online teacher)", *(on[k] / off[k] for k in keys), ""])
+    for suffix in ("", ", instruction"):
+        reuse = results[f"off, precomputed labels{suffix}"]
+        full = results[f"off, precomputed labels{suffix}, no prefix reuse"]
+        rows.append([f"prefix reuse / none{suffix}", *(reuse[k] / full[k] for k in keys), ""])
     print_table(
-        ["activation checkpointing", "s/step", "peak RSS (MiB)", "growth over loaded model (MiB)", "response tokens"],
+        [
+            "activation checkpointing",
+            "s/step",
+            "samples/s",
+            "peak RSS (MiB)",
+            "growth over loaded model (MiB)",
+            "response tokens",
+        ],
         rows,
         title=f"LLM2VecGenLoss step, batch {args.batch_size}, CPU fp32",
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -41,6 +42,9 @@ class LLM2VecGenLoss(nn.Module):
         super().__init__()
         if not isinstance(model[0], LLM2VecGen):
             raise TypeError(f"LLM2VecGenLoss needs an LLM2VecGen model, got {type(model[0]).__name__} first.")
+        for name, weight in (("alignment_weight", alignment_weight), ("reconstruction_weight", reconstruction_weight)):
+            if not isinstance(weight, (int, float)) or not math.isfinite(weight) or weight < 0:
+                raise ValueError(f"{name} must be a finite number >= 0, got {weight!r}")
         self.model = model
         self.alignment_weight = alignment_weight
         self.reconstruction_weight = reconstruction_weight
@@ -57,6 +61,11 @@ class LLM2VecGenLoss(nn.Module):
             )
         query, response = sentence_features
         if response.get("task") != "response":
+            if query.get("task") == "response":
+                raise ValueError(
+                    "LLM2VecGenLoss got the response column first: order the dataset columns query, response "
+                    "(then optionally label)."
+                )
             raise ValueError(ROUTER_HINT)
         out = self.model(query)  # through the (possibly DDP-wrapped) model, so gradients synchronise
         embedding = out["sentence_embedding"]  # (B, D)
@@ -64,6 +73,8 @@ class LLM2VecGenLoss(nn.Module):
             target = self.module.mean_pooled(response["input_ids"], response["attention_mask"])  # (B, H)
         else:
             target = labels.to(embedding.device, torch.float32)  # (B, D)
+            if not torch.isfinite(target).all():
+                raise ValueError("The teacher labels hold NaN or infinite values: the head would turn into NaN.")
         if target.shape != embedding.shape:
             raise ValueError(
                 f"Teacher embeddings have shape {tuple(target.shape)} but the student's are "

@@ -40,6 +40,8 @@ class DecodingMixin:
             One decoded string per text.
         """
         texts = validate_texts(texts)
+        _check_count("batch_size", batch_size)
+        _check_count("max_new_tokens", max_new_tokens, MAX_NEW_TOKENS)
         decoded: list[str] = []
         for start in range(0, len(texts), batch_size):
             soft_prompt = self._run(texts[start : start + batch_size], prompt)["soft_prompt"]  # (b, N, H)
@@ -90,6 +92,8 @@ class DecodingMixin:
             For each text, ``top_k`` token strings, highest first.
         """
         texts = validate_texts(texts)
+        _check_count("batch_size", batch_size)
+        _check_count("top_k", top_k, self.vocab_size)
         scores = self._lens_scores(texts, prompt, batch_size, contrast)  # (B, V)
         if contrast:
             scores = scores - self._lens_scores(LENS_REFERENCE, prompt, batch_size, contrast).mean(0)  # minus (V,)
@@ -104,6 +108,17 @@ class DecodingMixin:
             logp = self.backbone.get_output_embeddings()(states).float().log_softmax(-1)  # (b, N, V)
             rows.append(logp.mean(dim=1) if log else logp.exp().mean(dim=1))
         return torch.cat(rows)
+
+
+MAX_NEW_TOKENS = 4096
+"""Upper bound of ``decode(max_new_tokens=...)``: a soft prompt decodes to a short answer, not a book."""
+
+
+def _check_count(name: str, value: int, maximum: int | None = None) -> None:
+    """Raises a ValueError naming the argument unless ``1 <= value <= maximum``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1 or (maximum and value > maximum):
+        bound = f" and at most {maximum}" if maximum else ""
+        raise ValueError(f"{name} must be an integer of at least 1{bound}, got {value!r}")
 
 
 LENS_REFERENCE = (

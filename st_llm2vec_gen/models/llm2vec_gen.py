@@ -274,12 +274,15 @@ class LLM2VecGen(DecodingMixin, InputModule):
         return states[:, -self.num_encoded_tokens :]  # (B, K, H)
 
     def forward(self, features: dict[str, torch.Tensor], **kwargs: Any) -> dict[str, torch.Tensor]:
-        """Adds ``compression_states`` h (B, N, H), ``soft_prompt`` R(h) (B, N, H) and ``sentence_embedding`` (B, D)."""
-        states = self.compression_states(features["input_ids"], features["attention_mask"])  # (B, N, H)
-        soft_prompt = self.reconstruction(states.to(self.reconstruction.weight.dtype))  # (B, N, H)
+        """Adds ``compression_states`` h (B, K, H), ``soft_prompt`` R(h) (B, K, H), ``token_embeddings`` A(R(h))
+        (B, K, D), one vector per compression token, and ``sentence_embedding``, their mean (B, D)."""
+        states = self.compression_states(features["input_ids"], features["attention_mask"])  # (B, K, H)
+        soft_prompt = self.reconstruction(states.to(self.reconstruction.weight.dtype))  # (B, K, H)
+        aligned = self.alignment(soft_prompt)  # (B, K, D)
         features["compression_states"] = states
         features["soft_prompt"] = soft_prompt
-        features["sentence_embedding"] = self.alignment(soft_prompt).mean(dim=1)  # (B, D)
+        features["token_embeddings"] = aligned
+        features["sentence_embedding"] = aligned.mean(dim=1)  # (B, D)
         return features
 
     def text_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

@@ -74,6 +74,16 @@ def test_bad_setups_get_clear_errors(model):
         loss([query, response], None)
     with pytest.raises(ValueError, match="embedding_dim must equal"):
         loss(features(model), torch.zeros(len(QUERIES), 7))
+    swapped = features(model)[::-1]  # the mapping was passed, but the columns are in the wrong order
+    with pytest.raises(ValueError, match="response column first"):
+        loss(swapped, None)
+    nan_labels = torch.zeros(len(QUERIES), model[0].embedding_dim)
+    nan_labels[1, 3] = float("nan")
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        loss(features(model), nan_labels)
+    for weight in (float("nan"), -1.0, "1"):
+        with pytest.raises(ValueError, match="alignment_weight must be a finite number"):
+            LLM2VecGenLoss(model, alignment_weight=weight)
 
 
 def make_trainer(model, output_dir, max_steps, save_steps=None):

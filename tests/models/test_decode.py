@@ -82,3 +82,23 @@ def test_decode_rejects_bad_input(module):
         module.decode([])
     with pytest.raises(TypeError, match="Text 0"):
         module.logit_lens([3])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"batch_size": -1}, "batch_size must be an integer of at least 1"),
+        ({"batch_size": 0}, "batch_size must be an integer of at least 1"),
+        ({"max_new_tokens": 10**9}, "max_new_tokens must be an integer of at least 1 and at most 4096"),
+        ({"max_new_tokens": 0}, "max_new_tokens"),
+    ],
+)
+def test_decode_refuses_bad_arguments(module, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        module.decode(TEXTS, **kwargs)
+
+
+@pytest.mark.parametrize("top_k", [0, -3, 10**6])
+def test_logit_lens_refuses_top_k_out_of_range(module, top_k):
+    with pytest.raises(ValueError, match=f"top_k must be an integer of at least 1 and at most {module.vocab_size}"):
+        module.logit_lens(TEXTS, top_k=top_k)

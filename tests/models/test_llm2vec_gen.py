@@ -36,6 +36,12 @@ def test_shapes(model):
     assert model.get_embedding_dimension() == 16
 
 
+def test_token_embeddings_are_the_aligned_compression_tokens(model):
+    tokens = model.encode(TEXTS, output_value="token_embeddings")
+    assert [tuple(t.shape) for t in tokens] == [(4, 16)] * 3
+    torch.testing.assert_close(torch.stack(tokens).mean(1), model.encode(TEXTS, convert_to_tensor=True))
+
+
 def test_embedding_is_mean_of_aligned_soft_prompt(model):
     module: LLM2VecGen = model[0]
     out = module(module.preprocess(TEXTS[:1]))
