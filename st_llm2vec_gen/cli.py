@@ -16,8 +16,8 @@ logger = logging.getLogger("st_llm2vec_gen")
 
 
 def _generate(args: argparse.Namespace) -> None:
+    from .data import read_queries
     from .models.backbones import load_backbone
-    from .queries import read_queries
     from .responses import GenerationSettings, generate_responses
 
     queries = read_queries(args.queries, column=args.column)[: args.limit]  # checked before loading any model
@@ -63,9 +63,9 @@ def _load_model(path: str):
 
 def _read_texts(args: argparse.Namespace) -> list[str]:
     if args.input:
-        from .queries import read_queries
+        from .data import read_texts
 
-        return read_queries(args.input, column=args.column)
+        return read_texts(args.input, column=args.column)
     return args.texts
 
 

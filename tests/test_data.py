@@ -1,4 +1,4 @@
-"""Reading query sources: formats, column detection, and clear errors on bad rows."""
+"""Reading records, queries, pairs and texts: formats, column detection, and clear errors on bad input."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ import json
 
 import pytest
 
-from st_llm2vec_gen.queries import read_queries
-from st_llm2vec_gen.training import load_pairs
+from st_llm2vec_gen.data import load_pairs, read_queries, read_records, read_texts
 
 
 def write_jsonl(path, rows):
@@ -35,7 +34,7 @@ def test_datasets_saved_to_disk(tmp_path):
     ("rows", "match"),
     [
         ([{"query": "ok"}, {"query": ""}, {"other": 1}], r"2 row\(s\) have a missing or empty 'query' field.*\[1, 2\]"),
-        ([{"title": "no query column"}], "none of the query columns"),
+        ([{"title": "no query column"}], "none of the columns"),
         ([], "holds no rows"),
     ],
 )
@@ -44,18 +43,48 @@ def test_bad_query_files(tmp_path, rows, match):
         read_queries(write_jsonl(tmp_path / "q.jsonl", rows))
 
 
-def test_missing_and_malformed_files(tmp_path):
+@pytest.mark.parametrize(
+    ("name", "content", "match"),
+    [
+        ("bad.jsonl", '{"query": "a"}\n{not json\n', "bad.jsonl:2 is not valid JSON"),
+        ("list.jsonl", '{"query": "a"}\n\n["a", "b"]\n', "list.jsonl:3 is a JSON list, not an object"),
+        ("text.jsonl", '"just a string"\n', "text.jsonl:1 is a JSON str, not an object"),
+        ("dict.json", '{"query": "a"}', "must hold a JSON list of objects"),
+        ("items.json", '[{"query": "a"}, 3]', r"item 1 \(0-based\) is a JSON int"),
+        ("broken.json", "[{", "broken.json is not valid JSON"),
+        ("empty.csv", "query\n", "holds no rows"),
+    ],
+)
+def test_malformed_files_name_the_line(tmp_path, name, content, match):
+    (tmp_path / name).write_text(content)
+    with pytest.raises(ValueError, match=match):
+        read_records(str(tmp_path / name))
+
+
+def test_missing_files(tmp_path):
+    for reader in (read_records, read_queries, read_texts, load_pairs):
+        with pytest.raises(FileNotFoundError, match="absent"):
+            reader(str(tmp_path / "absent.jsonl"))
     with pytest.raises(FileNotFoundError):
-        read_queries(str(tmp_path / "absent.jsonl"))
-    (tmp_path / "bad.jsonl").write_text('{"query": "a"}\n{not json\n')
-    with pytest.raises(ValueError, match="bad.jsonl:2"):
-        read_queries(str(tmp_path / "bad.jsonl"))
+        read_texts(str(tmp_path / "absent.txt"))
+
+
+def test_texts_for_encode_and_decode(tmp_path):
+    (tmp_path / "t.txt").write_text("first text\n\nsecond text\n")
+    assert read_texts(str(tmp_path / "t.txt")) == ["first text", "second text"]
+    rows = [{"sentence": "s1", "label": 0}, {"sentence": "s2", "label": 1}]
+    assert read_texts(write_jsonl(tmp_path / "s.jsonl", rows)) == ["s1", "s2"]
+    assert read_texts(write_jsonl(tmp_path / "q.jsonl", [{"query": "q", "text": "t"}])) == ["t"]  # text first
+    (tmp_path / "blank.txt").write_text("\n \n")
+    with pytest.raises(ValueError, match="holds no texts"):
+        read_texts(str(tmp_path / "blank.txt"))
 
 
 def test_training_pairs_need_both_columns(tmp_path, caplog):
     path = write_jsonl(tmp_path / "p.jsonl", [{"query": "q", "response": "r"}, {"query": "q2", "response": " "}])
     assert load_pairs(path) == {"query": ["q"], "response": ["r"]}  # an empty answer is skipped, with a warning
     assert "1 pair(s)" in caplog.text
+    assert load_pairs(path, limit=1) == {"query": ["q"], "response": ["r"]}
     with pytest.raises(ValueError, match="every response is empty"):
         load_pairs(write_jsonl(tmp_path / "e.jsonl", [{"query": "q", "response": ""}]))
     with pytest.raises(ValueError, match="'response'"):
@@ -64,3 +93,14 @@ def test_training_pairs_need_both_columns(tmp_path, caplog):
         load_pairs(write_jsonl(tmp_path / "p2.jsonl", [{"question": "q", "answer": "r"}]))
     with pytest.raises(ValueError, match="'query'"):
         load_pairs(write_jsonl(tmp_path / "p3.jsonl", [{"query": " ", "response": "r"}]))
+
+
+def test_generated_rows_with_truncation_flags_are_pairs(tmp_path):
+    rows = [{"id": 0, "query": "q", "response": "r", "truncated": True}]
+    assert load_pairs(write_jsonl(tmp_path / "r.jsonl", rows)) == {"query": ["q"], "response": ["r"]}
+
+
+def test_training_still_exports_load_pairs():
+    from st_llm2vec_gen import training
+
+    assert training.load_pairs is load_pairs

@@ -1,0 +1,179 @@
+"""Reading the project's inputs: records, queries, query/response pairs and texts to encode or decode.
+
+Every reader takes a ``.jsonl``, ``.json`` (a list of objects) or ``.csv`` file, or a `datasets` name or path
+(``.txt`` files, one text per line, also for :func:`read_texts`), and checks every row before any long work starts,
+so a bad file fails in a second with the file, line or row to fix.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+QUERY_COLUMNS = ("query", "prompt", "instruction", "question", "text")
+"""Columns tried, in order, for the query text."""
+TEXT_COLUMNS = ("text", "sentence", "query", "prompt", "instruction", "question", "document", "passage")
+"""Columns tried, in order, for texts to encode or decode."""
+_FILE_SUFFIXES = (".jsonl", ".json", ".csv", ".txt")
+
+
+def read_records(source: str, split: str = "train") -> list[dict[str, Any]]:
+    """Reads the rows of a ``.jsonl``, ``.json`` or ``.csv`` file, or of a `datasets` name or path.
+
+    Args:
+        source: The file, a `datasets` directory saved with ``save_to_disk``, or a `datasets` hub name.
+        split: The split for `datasets` sources.
+
+    Raises:
+        FileNotFoundError: For a file path that does not exist.
+        ValueError: For a malformed file (naming the line or item), a row that is not an object, or no rows at all.
+    """
+    if source.endswith(_FILE_SUFFIXES) and not os.path.isfile(source):
+        raise FileNotFoundError(f"File not found: {source}")
+    if source.endswith(".jsonl"):
+        rows = _read_jsonl(source)
+    elif source.endswith(".json"):
+        rows = _read_json(source)
+    elif source.endswith(".csv"):
+        with open(source, encoding="utf-8", newline="") as f:
+            rows = list(csv.DictReader(f))
+    elif source.endswith(".txt"):
+        raise ValueError(f"{source}: a .txt file holds texts, not records")
+    else:
+        rows = _read_dataset(source, split)
+    if not rows:
+        raise ValueError(f"{source} holds no rows")
+    return rows
+
+
+def _read_jsonl(path: str) -> list[dict[str, Any]]:
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"{path}:{number} is not valid JSON: {error}") from None
+            if not isinstance(row, dict):
+                raise ValueError(f"{path}:{number} is a JSON {type(row).__name__}, not an object")
+            rows.append(row)
+    return rows
+
+
+def _read_json(path: str) -> list[dict[str, Any]]:
+    with open(path, encoding="utf-8") as f:
+        try:
+            rows = json.load(f)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path} is not valid JSON: {error}") from None
+    if not isinstance(rows, list):
+        raise ValueError(f"{path} must hold a JSON list of objects, found {type(rows).__name__}")
+    for index, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise ValueError(f"{path}: item {index} (0-based) is a JSON {type(row).__name__}, not an object")
+    return rows
+
+
+def _read_dataset(source: str, split: str) -> list[dict[str, Any]]:
+    from datasets import load_dataset, load_from_disk
+
+    dataset = load_from_disk(source) if os.path.isdir(source) else load_dataset(source, split=split)
+    if hasattr(dataset, "keys") and split in dataset:  # a DatasetDict saved to disk
+        dataset = dataset[split]
+    return list(dataset)
+
+
+def _texts_of(rows: list[dict[str, Any]], source: str, column: str | None, candidates: tuple[str, ...]) -> list[str]:
+    """The non-empty strings of ``column`` (or the first candidate column the first row has) in every row."""
+    if column is None:
+        column = next((c for c in candidates if c in rows[0]), None)
+        if column is None:
+            raise ValueError(f"{source} has none of the columns {candidates}; found {sorted(rows[0])}")
+    bad = [i for i, row in enumerate(rows) if not isinstance(row.get(column), str) or not row[column].strip()]
+    if bad:
+        raise ValueError(
+            f"{source}: {len(bad)} row(s) have a missing or empty {column!r} field, e.g. rows {bad[:5]} (0-based)"
+        )
+    return [row[column] for row in rows]
+
+
+def read_queries(source: str, column: str | None = None, split: str = "train") -> list[str]:
+    """Reads the query texts of a source.
+
+    Args:
+        source: See :func:`read_records`.
+        column: The query column; by default the first of :data:`QUERY_COLUMNS` that the first row has.
+        split: The split for `datasets` sources.
+
+    Raises:
+        ValueError: If the source is empty, the column is missing, or rows have missing, empty or non-string
+            queries (the first few offending row numbers are named).
+    """
+    return _texts_of(read_records(source, split), source, column, QUERY_COLUMNS)
+
+
+def read_texts(source: str, column: str | None = None, split: str = "train") -> list[str]:
+    """Reads texts to encode or decode: one per non-empty line of a ``.txt`` file, else a column of records.
+
+    Args:
+        source: A ``.txt`` file or anything :func:`read_records` reads.
+        column: The text column of records; by default the first of :data:`TEXT_COLUMNS` that the first row has.
+        split: The split for `datasets` sources.
+
+    Raises:
+        FileNotFoundError: For a file path that does not exist.
+        ValueError: If the source holds no texts, or rows lack the column.
+    """
+    if not source.endswith(".txt"):
+        return _texts_of(read_records(source, split), source, column, TEXT_COLUMNS)
+    if not os.path.isfile(source):
+        raise FileNotFoundError(f"File not found: {source}")
+    with open(source, encoding="utf-8") as f:
+        texts = [line.rstrip("\n") for line in f if line.strip()]
+    if not texts:
+        raise ValueError(f"{source} holds no texts")
+    return texts
+
+
+def load_pairs(path: str, limit: int | None = None) -> dict[str, list[str]]:
+    """Reads query/response pairs, refusing missing or empty fields before any model is loaded.
+
+    Pairs whose response is empty (the LLM answered with nothing) are skipped with a warning: there is no target to
+    reconstruct or align with.
+
+    Args:
+        path: A source :func:`read_records` reads, with ``query`` and ``response`` columns.
+        limit: Use only the first ``limit`` rows.
+
+    Returns:
+        ``{"query": [...], "response": [...]}``.
+
+    Raises:
+        ValueError: If the ``query`` or ``response`` column is missing, any row has an empty query, or every
+            response is empty.
+    """
+    rows = read_records(path)[:limit]
+    if not rows:
+        raise ValueError(f"{path} holds no query/response pairs (limit {limit})")
+    for column in ("query", "response"):
+        bad = [i for i, row in enumerate(rows) if not isinstance(row.get(column), str)]
+        if column == "query":
+            bad += [i for i, row in enumerate(rows) if isinstance(row.get(column), str) and not row[column].strip()]
+        if bad:
+            raise ValueError(
+                f"{path}: {len(bad)} row(s) lack a non-empty {column!r} field (e.g. rows {sorted(bad)[:5]}); "
+                "training needs 'query' and 'response' columns."
+            )
+    kept = [row for row in rows if row["response"].strip()]
+    if len(kept) < len(rows):
+        logger.warning("Skipping %d pair(s) of %s with an empty response", len(rows) - len(kept), path)
+    if not kept:
+        raise ValueError(f"{path}: every response is empty")
+    return {"query": [r["query"] for r in kept], "response": [r["response"] for r in kept]}
