@@ -17,12 +17,12 @@ logger = logging.getLogger("st_llm2vec_gen")
 
 def _generate(args: argparse.Namespace) -> None:
     from .data import read_queries
-    from .models.backbones import load_backbone
-    from .responses import GenerationSettings, generate_responses
+    from .engines import GenerationSettings, TransformersEngine
+    from .responses import generate_responses
 
     queries = read_queries(args.queries, column=args.column)[: args.limit]  # checked before loading any model
     settings = GenerationSettings(**{f.name: getattr(args, f.name) for f in fields(GenerationSettings)})
-    index, count = (int(x) for x in (args.shard.split("/") + ["1"])[:2])
+    index, count = args.shard
     output = args.output
     if count > 1:  # one file per shard: parallel processes never append to the same file
         root, ext = os.path.splitext(output)
@@ -31,14 +31,42 @@ def _generate(args: argparse.Namespace) -> None:
         from .engines import VLLMEngine
 
         engine = VLLMEngine(args.backbone, **({"dtype": args.dtype} if args.dtype else {}))
-        rows = generate_responses(None, None, queries, output, settings, shard=(index, count), engine=engine)
     else:
-        model, tokenizer = load_backbone(args.backbone, {"dtype": args.dtype} if args.dtype else None)
-        import torch
+        engine = TransformersEngine.from_pretrained(args.backbone, dtype=args.dtype, device=args.device)
+    rows = generate_responses(engine, queries, output, settings, shard=(index, count))
+    logger.info("%d responses in %s (%d cut at max_new_tokens)", len(rows), output, _truncated(rows))
 
-        model.to(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        rows = generate_responses(model, tokenizer, queries, output, settings, shard=(index, count))
-    logger.info("%d responses in %s", len(rows), output)
+
+def _truncated(rows: list[dict]) -> int:
+    return sum(bool(row.get("truncated")) for row in rows)
+
+
+def _boolean(text: str) -> bool:
+    """Strict command-line boolean: true/false, 1/0, yes/no, on/off (any case); anything else is a usage error."""
+    value = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False, "off": False}
+    try:
+        return value[text.strip().lower()]
+    except KeyError:
+        raise argparse.ArgumentTypeError(f"expected true/false, 1/0, yes/no or on/off, got {text!r}") from None
+
+
+def _positive_int(text: str) -> int:
+    """An integer >= 1 (a usage error otherwise)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _shard(text: str) -> tuple[int, int]:
+    """``i/n`` with integers 0 <= i < n (a usage error otherwise)."""
+    index, sep, count = text.partition("/")
+    if not (sep and index.strip().isdigit() and count.strip().isdigit()) or not 0 <= int(index) < int(count):
+        raise argparse.ArgumentTypeError(f"expected i/n with integers 0 <= i < n (e.g. 0/4), got {text!r}")
+    return int(index), int(count)
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -123,7 +151,6 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from .models.backbones import EMBEDDED_BACKBONE
-    from .responses import GenerationSettings
 
     parser = argparse.ArgumentParser(prog="llm2vec-gen", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -138,15 +165,13 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--output", required=True, help="JSONL output, appended to and resumed from")
     gen.add_argument("--backbone", default=EMBEDDED_BACKBONE, help="hub id, local dir, .gguf file (default: embedded)")
     gen.add_argument("--column", default=None, help="query column (default: query/prompt/instruction/question/text)")
-    gen.add_argument("--limit", type=int, default=None, help="answer only the first N queries")
-    gen.add_argument("--shard", default="0/1", help="i/n: answer the queries whose index %% n == i")
+    gen.add_argument("--limit", type=_positive_int, default=None, help="answer only the first N queries (N >= 1)")
+    gen.add_argument("--shard", type=_shard, default=(0, 1), help="i/n: answer the queries whose index %% n == i")
     gen.add_argument("--dtype", default=None, help="backbone dtype, e.g. bfloat16 on GPU")
     gen.add_argument("--device", default=None, help="e.g. cuda:1 (default: cuda when available, else cpu)")
     gen.add_argument("--engine", choices=("transformers", "vllm"), default="transformers",
                      help="vllm: hand generation to vLLM when installed (hub id or local dir backbones)")  # fmt: skip
-    for f in fields(GenerationSettings):
-        kind = (lambda s: s.lower() in ("1", "true", "yes")) if f.type in (bool, "bool") else type(f.default)
-        gen.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default, help=f"(default {f.default})")
+    _add_settings(gen)
     gen.set_defaults(run=_generate)
 
     train = sub.add_parser(
@@ -189,6 +214,19 @@ def build_parser() -> argparse.ArgumentParser:
     conv.set_defaults(run=_convert)
     _add_evaluate(sub)
     return parser
+
+
+def _add_settings(gen: argparse.ArgumentParser) -> None:
+    """One option per :class:`GenerationSettings` field: strict booleans, sizes >= 1."""
+    from .engines import GenerationSettings
+
+    sizes = {"max_new_tokens", "batch_size", "max_query_length"}
+    for f in fields(GenerationSettings):
+        if f.type in (bool, "bool"):
+            kind = _boolean
+        else:
+            kind = _positive_int if f.name in sizes else type(f.default)
+        gen.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default, help=f"(default {f.default})")
 
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:

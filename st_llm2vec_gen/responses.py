@@ -1,8 +1,13 @@
 """Generating the frozen LLM's own answers to unlabeled queries: the training targets of LLM2Vec-Gen.
 
-Each query goes through the backbone's chat template (thinking disabled where the template supports it) and is
-answered greedily by default, in left-padded batches with KV cache. Results are appended to a JSONL file batch by
-batch, so an interrupted run continues where it stopped, and ``shard=(i, n)`` splits the work across processes.
+:func:`generate_responses` asks an :class:`~st_llm2vec_gen.engines.Engine` for the answers batch by batch and appends
+``{"id", "query", "response", "truncated"}`` rows to a JSONL file. It is safe to kill at any moment and re-run:
+
+- rows are only ever appended (and flushed per batch); a line cut by a kill is removed by truncating the file to the
+  end of its last complete line, so the rows already there are never rewritten;
+- the settings file ``<output>.settings.json`` is written atomically when the first batch lands, and a settings file
+  whose output holds no rows never blocks a corrected re-run;
+- ``shard=(i, n)`` splits the work across processes (one output file each).
 """
 
 from __future__ import annotations
@@ -10,188 +15,176 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass
-from pathlib import Path
+import tempfile
+from dataclasses import asdict, replace
 from typing import Any
 
-import torch
 from tqdm.auto import tqdm
-from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from .engines import Engine, Generation, GenerationSettings, TransformersEngine, chat_prompts
 
 logger = logging.getLogger(__name__)
 
+__all__ = ["Generation", "GenerationSettings", "answer", "chat_prompts", "generate_responses"]
 
-@dataclass
-class GenerationSettings:
-    """How responses are generated.
-
-    Attributes:
-        max_new_tokens: Maximum tokens per response.
-        batch_size: Queries per generation batch.
-        do_sample: Sample instead of greedy decoding.
-        temperature: Sampling temperature (with ``do_sample``).
-        top_p: Nucleus sampling threshold (with ``do_sample``).
-        seed: Seed for sampling; each batch is seeded with ``seed + its first query index``.
-        max_query_length: Queries longer than this (in tokens, after the chat template) are cut at the end.
-    """
-
-    max_new_tokens: int = 256
-    batch_size: int = 8
-    do_sample: bool = False
-    temperature: float = 0.7
-    top_p: float = 0.95
-    seed: int = 0
-    max_query_length: int = 512
+# Settings added after response files were first written, with the value those files were generated with.
+_LEGACY_SETTINGS = {"use_model_generation_config": False}
 
 
-def chat_prompts(
-    tokenizer: PreTrainedTokenizerBase, queries: list[str], max_query_length: int | None = None
-) -> list[str]:
-    """Each query as a single user turn in the tokenizer's chat template, ready for the assistant's answer.
-
-    A query longer than ``max_query_length`` tokens is cut at its end *before* templating, so the assistant header
-    that asks for the answer is never cut away.
-    """
-    if not tokenizer.chat_template:
-        raise ValueError("The backbone's tokenizer has no chat template: generation needs an instruction model.")
-    if max_query_length:
-        queries = [_cut(tokenizer, query, max_query_length) for query in queries]
-    return [
-        tokenizer.apply_chat_template(
-            [{"role": "user", "content": query}], tokenize=False, add_generation_prompt=True, enable_thinking=False
-        )
-        for query in queries
-    ]
-
-
-@torch.inference_mode()
 def answer(
     backbone: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, queries: list[str], settings: GenerationSettings
 ) -> list[str]:
-    """Generates one response per query in a single left-padded batch."""
-    if tokenizer.pad_token is None:  # e.g. Llama 3; padded positions are masked
-        tokenizer.pad_token = tokenizer.eos_token
-    encoded = tokenizer(
-        chat_prompts(tokenizer, queries, settings.max_query_length),
-        add_special_tokens=False,  # the chat template carries its own special tokens
-        padding=True,
-        padding_side="left",
-        return_tensors="pt",
-    ).to(backbone.device)
-    eos = backbone.generation_config.eos_token_id
-    config = GenerationConfig(
-        max_new_tokens=settings.max_new_tokens,
-        do_sample=settings.do_sample,
-        temperature=settings.temperature if settings.do_sample else None,
-        top_p=settings.top_p if settings.do_sample else None,
-        use_cache=True,
-        eos_token_id=eos if eos is not None else tokenizer.eos_token_id,  # all of the model's end ids
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    ids = backbone.generate(**encoded, generation_config=config)  # (B, prompt + new)
-    new = ids[:, encoded["input_ids"].shape[1] :]  # (B, new)
-    return [text.strip() for text in tokenizer.batch_decode(new, skip_special_tokens=True)]
-
-
-def _cut(tokenizer: PreTrainedTokenizerBase, text: str, max_tokens: int) -> str:
-    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-    return text if len(ids) <= max_tokens else tokenizer.decode(ids[:max_tokens])
+    """The backbone's answers to ``queries`` (texts only): :class:`~st_llm2vec_gen.engines.TransformersEngine`."""
+    return [generation.text for generation in TransformersEngine(backbone, tokenizer).answer(queries, settings)]
 
 
 def generate_responses(
-    backbone: PreTrainedModel | None,
-    tokenizer: PreTrainedTokenizerBase | None,
+    engine: Engine,
     queries: list[str],
     output_path: str,
     settings: GenerationSettings | None = None,
     shard: tuple[int, int] = (0, 1),
     show_progress: bool = True,
-    engine: Any | None = None,
 ) -> list[dict[str, Any]]:
-    """Answers ``queries`` with the backbone, appending ``{"id", "query", "response"}`` rows to ``output_path``.
+    """Answers ``queries`` with ``engine``, appending ``{"id", "query", "response", "truncated"}`` rows to a file.
 
     Args:
-        backbone: The frozen causal LM (``None`` with an ``engine``).
-        tokenizer: Its tokenizer, with a chat template (``None`` with an ``engine``).
+        engine: The generator (:class:`~st_llm2vec_gen.engines.TransformersEngine`, ``VLLMEngine``, ...).
         queries: Query texts; a row's ``id`` is the query's index in this list.
         output_path: JSONL file; rows already there (same ids and queries) are kept and skipped.
-        settings: Decoding settings; recorded next to the output as ``<output_path>.settings.json``.
+        settings: Decoding settings; recorded with the generator as ``<output_path>.settings.json``.
         shard: ``(index, count)``: this process answers the queries whose id modulo count equals index.
         show_progress: Show a progress bar.
-        engine: Another generation engine (:class:`~st_llm2vec_gen.engines.VLLMEngine`) instead of the backbone.
 
     Returns:
-        All rows of this shard, in id order.
+        All rows of this shard, in id order. ``truncated`` is true when the response was cut at ``max_new_tokens``
+        (it then has no end of its own); rows written before this field existed lack it.
 
     Raises:
-        ValueError: If the existing output was made for other queries or other settings.
+        ValueError: For a bad shard, or an output that holds answers to other queries or was generated with other
+            settings.
     """
     settings = settings or GenerationSettings()
     index, count = shard
     if not 0 <= index < count:
         raise ValueError(f"shard index must be in [0, {count}), got {index}")
     todo_ids = [i for i in range(len(queries)) if i % count == index]
-    if engine is None and backbone is None:
-        raise ValueError("Pass the backbone and its tokenizer, or a generation engine.")
-    generator = engine.name if engine is not None else Path(backbone.name_or_path).name
-    done = _load_done(output_path, queries, settings, generator=generator)
+    done = _read_rows(output_path, queries)
+    record = _settings_record(engine, settings)
+    recorded = _check_settings(output_path, record, has_rows=bool(done))
     todo = [i for i in todo_ids if i not in done]
     logger.info("%d of %d queries already answered in %s", len(todo_ids) - len(todo), len(todo_ids), output_path)
-    with (
-        open(output_path, "a", encoding="utf-8") as out,
-        tqdm(
-            total=len(todo_ids), initial=len(todo_ids) - len(todo), disable=not show_progress, desc="Generating"
-        ) as bar,
-    ):
+    initial = len(todo_ids) - len(todo)
+    with tqdm(total=len(todo_ids), initial=initial, disable=not show_progress, desc="Generating") as bar:
         for start in range(0, len(todo), settings.batch_size):
             batch = todo[start : start + settings.batch_size]
-            texts = [queries[i] for i in batch]
-            if engine is not None:
-                responses = engine.answer(texts, settings)
-            else:
-                if settings.do_sample:
-                    torch.manual_seed(settings.seed + batch[0])
-                responses = answer(backbone, tokenizer, texts, settings)
-            for i, response in zip(batch, responses):
-                done[i] = {"id": i, "query": queries[i], "response": response}
-                out.write(json.dumps(done[i], ensure_ascii=False) + "\n")
-            out.flush()  # a batch is either fully on disk or regenerated after an interruption
+            seeded = replace(settings, seed=settings.seed + batch[0])
+            generations = _answer_batch(engine, [queries[i] for i in batch], seeded)
+            if not recorded:  # only now: a run that fails before its first answer leaves no settings behind
+                _write_json_atomic(_settings_path(output_path), record)
+                recorded = True
+            rows = [_row(i, queries[i], g) for i, g in zip(batch, generations)]
+            _append_rows(output_path, rows)
+            done.update((row["id"], row) for row in rows)
             bar.update(len(batch))
     return [done[i] for i in todo_ids]
 
 
-def _decoding(settings: dict[str, Any]) -> dict[str, Any]:
+def _answer_batch(engine: Engine, texts: list[str], settings: GenerationSettings) -> list[Generation]:
+    generations = engine.answer(texts, settings)
+    if len(generations) != len(texts):
+        raise RuntimeError(f"{engine.name} returned {len(generations)} answers to {len(texts)} queries")
+    return generations
+
+
+def _row(index: int, query: str, generation: Generation) -> dict[str, Any]:
+    return {"id": index, "query": query, "response": generation.text, "truncated": generation.truncated}
+
+
+def _append_rows(path: str, rows: list[dict[str, Any]]) -> None:
+    """Appends rows and syncs them: a batch is either on disk or answered again after an interruption."""
+    with open(path, "a", encoding="utf-8") as out:
+        out.write("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+        out.flush()
+        os.fsync(out.fileno())
+
+
+def _write_json_atomic(path: str, value: Any) -> None:
+    """Writes ``value`` as JSON to a temporary file beside ``path``, then renames it over ``path``."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, temp = tempfile.mkstemp(dir=directory, prefix=os.path.basename(path) + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(value, f, indent=2)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        os.unlink(temp)
+        raise
+
+
+def _settings_path(output_path: str) -> str:
+    return output_path + ".settings.json"
+
+
+def _settings_record(engine: Engine, settings: GenerationSettings) -> dict[str, Any]:
+    record = {**asdict(settings), "generator": engine.name}
+    if settings.use_model_generation_config:
+        record["model_generation_config"] = engine.model_decoding()
+    return record
+
+
+def _decoding(record: dict[str, Any]) -> dict[str, Any]:
     """The settings that change what is generated: the generator and decoding (batch size does not)."""
-    return {k: v for k, v in settings.items() if k != "batch_size"}
+    return {k: v for k, v in {**_LEGACY_SETTINGS, **record}.items() if k != "batch_size"}
 
 
-def _load_done(
-    output_path: str, queries: list[str], settings: GenerationSettings, generator: str
-) -> dict[int, dict[str, Any]]:
-    settings_path = output_path + ".settings.json"
-    record = {**asdict(settings), "generator": generator}
-    if os.path.exists(settings_path):
-        with open(settings_path, encoding="utf-8") as f:
-            previous = json.load(f)
-        if _decoding(previous) != _decoding(record):
-            raise ValueError(
-                f"{output_path} was generated with other settings ({previous}); use a new output file to change them."
-            )
-    else:
-        with open(settings_path, "w", encoding="utf-8") as f:
-            json.dump(record, f, indent=2)
+def _check_settings(output_path: str, record: dict[str, Any], has_rows: bool) -> bool:
+    """Whether the recorded settings match; raises if they differ and the output holds rows made with them."""
+    path = _settings_path(output_path)
+    if not os.path.exists(path):
+        return False
+    with open(path, encoding="utf-8") as f:
+        previous = json.load(f)
+    if _decoding(previous) == _decoding(record):
+        return True
+    if has_rows:
+        raise ValueError(
+            f"{output_path} was generated with other settings ({previous}); use a new output file to change them."
+        )
+    logger.warning("%s holds no rows: its settings file %s will be replaced", output_path, path)
+    return False
+
+
+def _read_rows(path: str, queries: list[str]) -> dict[int, dict[str, Any]]:
+    """The rows already in ``path`` by id; a partial last line (a kill mid-write) is cut off the file in place."""
     done: dict[int, dict[str, Any]] = {}
-    if not os.path.exists(output_path):
+    if not os.path.exists(path):
         return done
-    with open(output_path, encoding="utf-8") as f:
-        lines = f.read().split("\n")
-    if lines[-1]:  # a line cut by an interruption: drop it, that query is answered again
-        with open(output_path, "w", encoding="utf-8") as f:
-            f.writelines(line + "\n" for line in lines[:-1])
-    for line in lines[:-1]:
-        if line.strip():
-            row = json.loads(line)
-            if row.get("id") is None or row["id"] >= len(queries) or row.get("query") != queries[row["id"]]:
-                raise ValueError(f"{output_path} holds answers to other queries (id {row.get('id')}); use a new file.")
-            done[row["id"]] = row
+    complete = 0  # bytes up to the end of the last complete line
+    with open(path, "rb") as f:
+        for number, line in enumerate(f, start=1):
+            if not line.endswith(b"\n"):
+                break
+            complete += len(line)
+            if line.strip():
+                row = _parse_row(path, number, line, queries)
+                done[row["id"]] = row
+    size = os.path.getsize(path)
+    if complete < size:
+        logger.warning("%s ends with a partial line (%d bytes): dropping it", path, size - complete)
+        os.truncate(path, complete)  # no rewrite: the complete rows' bytes stay where they are
     return done
+
+
+def _parse_row(path: str, number: int, line: bytes, queries: list[str]) -> dict[str, Any]:
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}:{number} is not valid JSON ({error}); fix or remove that line") from None
+    index = row.get("id") if isinstance(row, dict) else None
+    if not isinstance(index, int) or not 0 <= index < len(queries) or row.get("query") != queries[index]:
+        raise ValueError(f"{path}:{number} holds the answer to another query (id {index}); use a new output file.")
+    return row

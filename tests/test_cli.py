@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
 
 from interop.published_format import build
 from st_llm2vec_gen import create_model
-from st_llm2vec_gen.cli import main
+from st_llm2vec_gen.cli import build_parser, main
 
 
 @pytest.fixture(scope="module")
@@ -63,20 +68,85 @@ def test_unknown_prompt_name_is_refused(model_dir, capsys):
     assert "Unknown prompt name 'nope'" in capsys.readouterr().err
 
 
-def test_shards_write_their_own_files(llama_path, tmp_path):
-    from st_llm2vec_gen.models.backbones import load_backbone
+CHAT_TEMPLATE = "{% for m in messages %}{{ m['content'] }}{% endfor %}"
 
-    _, tokenizer = load_backbone(llama_path)
-    tokenizer.chat_template = "{% for m in messages %}{{ m['content'] }}{% endfor %}"
-    tokenizer.save_pretrained(llama_path + "-chat")
-    import shutil
 
-    for name in ("config.json", "model.safetensors", "generation_config.json"):
-        shutil.copy(f"{llama_path}/{name}", f"{llama_path}-chat/{name}")
-    queries = tmp_path / "q.jsonl"
-    queries.write_text("".join(json.dumps({"query": f"question {i}?"}) + "\n" for i in range(3)))
-    common = ["--queries", str(queries), "--backbone", llama_path + "-chat", "--max-new-tokens", "2"]
+@pytest.fixture(scope="module")
+def chat_backbone(llama_path, tmp_path_factory):
+    """The tiny Llama with a chat template, as `generate` needs."""
+    from transformers import AutoTokenizer
+
+    path = tmp_path_factory.mktemp("chat") / "llama-chat"
+    shutil.copytree(llama_path, path)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    tokenizer.chat_template = CHAT_TEMPLATE
+    tokenizer.save_pretrained(path)
+    return str(path)
+
+
+def write_queries(path, count):
+    path.write_text("".join(json.dumps({"query": f"question {i}?"}) + "\n" for i in range(count)))
+    return str(path)
+
+
+def test_shards_write_their_own_files(chat_backbone, tmp_path):
+    queries = write_queries(tmp_path / "q.jsonl", 5)
+    common = ["--queries", queries, "--backbone", chat_backbone, "--max-new-tokens", "2", "--limit", "3"]
     for shard in ("0/2", "1/2"):
         assert main(["generate", *common, "--output", str(tmp_path / "r.jsonl"), "--shard", shard]) == 0
-    ids = [json.loads(line)["id"] for i in (0, 1) for line in open(tmp_path / f"r.shard-{i}-of-2.jsonl")]
-    assert sorted(ids) == [0, 1, 2]
+    rows = [json.loads(line) for i in (0, 1) for line in open(tmp_path / f"r.shard-{i}-of-2.jsonl")]
+    assert sorted(r["id"] for r in rows) == [0, 1, 2]  # --limit 3: the first three queries
+    assert all(r["truncated"] is True for r in rows)  # 2 tokens: every answer is cut
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--limit", "-1", "must be >= 1"),
+        ("--limit", "0", "must be >= 1"),
+        ("--batch-size", "0", "must be >= 1"),
+        ("--max-new-tokens", "x", "expected an integer"),
+        ("--do-sample", "y", "expected true/false"),
+        ("--do-sample", "maybe", "expected true/false"),
+        ("--shard", "3/2", "expected i/n"),
+        ("--shard", "a/b", "expected i/n"),
+        ("--shard", "1", "expected i/n"),
+        ("--shard", "-1/2", "expected i/n"),
+    ],
+)
+def test_generate_usage_errors_exit_2(option, value, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["generate", "--queries", "q.jsonl", "--output", "r.jsonl", f"{option}={value}"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert option in err and message in err
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [("on", True), ("YES", True), ("1", True), ("off", False), ("no", False)]
+)
+def test_generate_booleans_are_strict(value, expected):
+    args = build_parser().parse_args(["generate", "--queries", "q", "--output", "r", "--do-sample", value])
+    assert args.do_sample is expected
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_generate_killed_and_rerun_loses_and_duplicates_nothing(chat_backbone, tmp_path, sig):
+    queries, out = write_queries(tmp_path / "q.jsonl", 40), tmp_path / "r.jsonl"
+    args = ["generate", "--queries", queries, "--output", str(out), "--backbone", chat_backbone]
+    args += ["--max-new-tokens", "16"]
+    command = [sys.executable, "-m", "st_llm2vec_gen.cli", *args, "--batch-size", "1"]  # one row per batch
+    process = subprocess.Popen(command, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while process.poll() is None and not (out.exists() and out.read_bytes().count(b"\n") >= 3):
+        assert time.monotonic() < deadline, "generate wrote nothing in 120 s"
+        time.sleep(0.02)
+    process.send_signal(sig)
+    assert process.wait(timeout=60) != 0  # stopped before it was done
+    written = out.read_bytes()
+    kept = written[: written.rfind(b"\n") + 1]  # the complete rows at the moment of the kill
+    assert main([*args, "--batch-size", "16"]) == 0  # batch size is free to change on a rerun
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(r["id"] for r in rows) == list(range(40))  # each query exactly once
+    assert all(r["query"] == f"question {r['id']}?" for r in rows)
+    assert out.read_bytes().startswith(kept)

@@ -22,8 +22,8 @@ from mteb.models.abs_encoder import AbsEncoder
 from mteb.models.model_meta import ModelMeta, ScoringFunction
 from mteb.types import PromptType
 
+from ..engines import Engine, GenerationSettings, TransformersEngine
 from ..models.llm2vec_gen import LLM2VecGen
-from ..responses import GenerationSettings, answer
 
 logger = logging.getLogger(__name__)
 
@@ -125,24 +125,30 @@ class HyDE(_TextEncoder):
         teacher: Embeds texts (answers and documents).
         dim: The teacher's dimension.
         settings: Generation settings (greedy by default; ``max_new_tokens`` bounds the cost).
+        engine: The generator; by default the module's backbone through transformers.
     """
 
-    def __init__(self, module: LLM2VecGen, teacher: Embed, dim: int, settings: GenerationSettings) -> None:
+    def __init__(
+        self,
+        module: LLM2VecGen,
+        teacher: Embed,
+        dim: int,
+        settings: GenerationSettings,
+        engine: Engine | None = None,
+    ) -> None:
         self.module = module
         self.teacher = teacher
         self.settings = settings
+        self.engine = engine or TransformersEngine(module.backbone, module.tokenizer)
         self.answers: dict[str, str] = {}
         self.model = None
         self.mteb_model_meta = _meta("hyde", dim)
 
     def generate(self, queries: list[str]) -> list[str]:
         """The backbone's answers, cached; an empty answer falls back to the query itself."""
-        missing = sorted({q for q in queries if q not in self.answers}, key=len)
-        size = self.settings.batch_size
-        for start in range(0, len(missing), size):
-            batch = missing[start : start + size]
-            for query, text in zip(batch, answer(self.module.backbone, self.module.tokenizer, batch, self.settings)):
-                self.answers[query] = text or query
+        missing = sorted({q for q in queries if q not in self.answers}, key=len)  # similar lengths share a batch
+        for query, generation in zip(missing, self.engine.answer(missing, self.settings)):
+            self.answers[query] = generation.text or query
         return [self.answers[q] for q in queries]
 
     def embed_queries(self, queries: list[str]) -> torch.Tensor:

@@ -11,7 +11,7 @@ import csv
 from pathlib import Path
 from typing import Any
 
-from ..responses import GenerationSettings, answer
+from ..engines import GenerationSettings, TransformersEngine
 
 EVERYDAY = ["Where do polar bears live?", "What is the capital of France?", "How do vaccines train the immune system?"]
 
@@ -49,7 +49,7 @@ def interpretability_report(model: Any, data_dir: Path, config: Any, max_new_tok
     decoded = module.decode(queries, max_new_tokens=max_new_tokens)
     keywords = module.logit_lens(queries, top_k=10)
     settings = GenerationSettings(max_new_tokens=max_new_tokens, batch_size=config.batch_size)
-    answers = answer(module.backbone, module.tokenizer, queries, settings)
+    answers = [g.text for g in TransformersEngine(module.backbone, module.tokenizer).answer(queries, settings)]
     return [
         {"source": source, "query": query, "decoded": text, "logit_lens": words, "llm_answer": reply}
         for (source, query), text, words, reply in zip(samples, decoded, keywords, answers)
