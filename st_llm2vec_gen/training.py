@@ -131,7 +131,8 @@ def train(config: TrainConfig):
         ValueError: For bad data, or an earlier run in ``output_dir`` that would be replaced.
     """
     from datasets import Dataset
-    from sentence_transformers import SentenceTransformerTrainer
+
+    from .trainer import LLM2VecGenTrainer
 
     _check_output_dir(config)
     pairs = load_pairs(config.data, config.limit)  # fail fast on bad data
@@ -146,7 +147,7 @@ def train(config: TrainConfig):
     del teacher
     dataset = Dataset.from_dict({**pairs, "label": labels})
     loss = LLM2VecGenLoss(model, config.alignment_weight, config.reconstruction_weight)
-    trainer = SentenceTransformerTrainer(
+    trainer = LLM2VecGenTrainer(
         model=model, args=args, train_dataset=dataset, loss=loss, callbacks=[StopAtStep(config.max_steps)]
     )
     training_data = f"{len(pairs['response'])} query/response pairs from `{config.data}`, teacher `{config.teacher}`."

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from sentence_transformers import SentenceTransformer
 
@@ -17,14 +18,22 @@ def test_torchrun_two_processes(llama_path, tmp_path):
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(
         f"backbone: {llama_path}\ndata: {data}\noutput_dir: {tmp_path / 'out'}\nnum_tokens: 2\nmax_seq_length: 32\n"
-        "batch_size: 4\nmax_steps: 3\nwarmup_steps: 0\nlogging_steps: 1\nextra_args: {use_cpu: true}\n"
+        "batch_size: 4\nmax_steps: 3\nsave_steps: 2\nwarmup_steps: 0\nlogging_steps: 1\nextra_args: {use_cpu: true}\n"
     )
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    log = tmp_path / "writes.tsv"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "st_llm2vec_gen.cli", "train", str(recipe)]  # fmt: skip
+           str(Path(__file__).with_name("record_writes.py")), str(log), "train", str(recipe)]  # fmt: skip
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-4000:]
     assert result.stderr.count("Teacher self: embedding 16 responses") == 1  # rank 0 only; rank 1 reads its file
+    writers: dict[str, set[str]] = {}
+    for line in log.read_text().splitlines():
+        rank, path = line.split("\t")
+        writers.setdefault(path, set()).add(rank)
+    checkpoint_files = {p: r for p, r in writers.items() if "/checkpoint-" in p and "/.tmp" not in p}
+    assert any(p.endswith("model.safetensors") for p in checkpoint_files)
+    assert {p: r for p, r in checkpoint_files.items() if len(r) > 1} == {}  # one writer per checkpoint file
     history = json.loads((tmp_path / "out" / "log_history.json").read_text())
     assert any("reconstruction" in h for h in history)
     # 3 steps x global batch 4 (2 per process) = 12 of 16 pairs: one process alone would have seen 6 (epoch 0.375)

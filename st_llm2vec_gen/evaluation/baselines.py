@@ -23,7 +23,9 @@ from mteb.models.model_meta import ModelMeta, ScoringFunction
 from mteb.types import PromptType
 
 from ..engines import Engine, GenerationSettings, TransformersEngine
+from ..models.backbone_forward import masked_mean
 from ..models.llm2vec_gen import LLM2VecGen
+from ..teachers import Teacher
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +61,7 @@ class BackbonePool:
 
     @torch.inference_mode()
     def _forward(self, texts: list[str]) -> None:
-        tokenizer, backbone = self.module.tokenizer, self.module.backbone
+        tokenizer = self.module.tokenizer
         device = self.module.compression_tokens.device
         for start in range(0, len(texts), self.batch_size):
             batch = texts[start : start + self.batch_size]
@@ -71,12 +73,10 @@ class BackbonePool:
                 max_length=self.max_length,
                 return_tensors="pt",
             ).to(device)
-            mask = enc["attention_mask"]  # (B, L)
-            position_ids = (mask.cumsum(-1) - 1).clamp(min=0)  # left padding does not shift positions
-            hidden = backbone.base_model(**enc, position_ids=position_ids, use_cache=False).last_hidden_state.float()
-            weights = mask.unsqueeze(-1).float()  # (B, L, 1)
-            means = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)  # (B, H)
-            for text, mean, last in zip(batch, means.cpu(), hidden[:, -1].cpu()):  # last real token: left padding
+            mask = enc["attention_mask"]  # (B, L), left-padded: the last position is the last real token
+            hidden = self.module.text_states(enc["input_ids"], mask)  # (B, L, H)
+            means = masked_mean(hidden, mask)  # (B, H) float32
+            for text, mean, last in zip(batch, means.cpu(), hidden[:, -1].float().cpu()):
                 self.cache[text] = (mean, last)
 
     def embed(self, texts: list[str], pooling: str) -> torch.Tensor:
@@ -115,6 +115,28 @@ class BackbonePooling(_TextEncoder):
 
     def embed_for(self, texts: list[str], prompt_type: PromptType | None) -> torch.Tensor:
         return self.embed(texts)  # input-centric: queries and documents alike
+
+
+class TeacherEncoder(_TextEncoder):
+    """mteb encoder over the training teacher itself (:func:`~st_llm2vec_gen.teachers.load_teacher`), so the
+    suite's teacher row is computed by exactly the code that made the training targets; no instructions.
+
+    Args:
+        teacher: The teacher (``SelfTeacher`` or a sentence-transformers teacher).
+        batch_size: Texts per batch.
+    """
+
+    def __init__(self, teacher: Teacher, batch_size: int = 32) -> None:
+        self.teacher = teacher
+        self.batch_size = batch_size
+        self.model = None
+        self.mteb_model_meta = _meta("teacher", teacher.dim)
+
+    def embed(self, texts: list[str]) -> torch.Tensor:
+        return self.teacher.encode(texts, batch_size=self.batch_size)
+
+    def embed_for(self, texts: list[str], prompt_type: PromptType | None) -> torch.Tensor:
+        return self.embed(texts)
 
 
 class HyDE(_TextEncoder):

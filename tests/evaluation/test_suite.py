@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from st_llm2vec_gen.cli import main
 from st_llm2vec_gen.evaluation import METHODS, OFFLINE_TASKS, EvaluationConfig, SuiteSizes, run_suite
+from st_llm2vec_gen.evaluation.baselines import TeacherEncoder
 from st_llm2vec_gen.evaluation.report import markdown_report
+from st_llm2vec_gen.teachers import load_teacher
 
 
 @pytest.fixture(scope="module")
@@ -37,10 +40,20 @@ def test_every_method_is_scored_and_written(results):
         assert results["seconds_per_query"][method] > 0
 
 
-def test_self_teacher_is_the_mean_pooling_baseline(results):
+def test_teacher_row_is_the_training_teacher(results, chat_model_dir):
     results, _ = results
-    assert results["scores"]["teacher"] == results["scores"]["mean_pooling"]
-    assert results["scores"]["mean_pooling"] != results["scores"]["last_token_pooling"]
+    assert results["scores"]["teacher"] and results["scores"]["mean_pooling"] != results["scores"]["last_token_pooling"]
+    from sentence_transformers import SentenceTransformer
+
+    from st_llm2vec_gen.evaluation.suite import _load_teacher
+
+    module = SentenceTransformer(chat_model_dir, trust_remote_code=True)[0]
+    texts = ["Polar bears live on the sea ice.", "Paris"]
+    suite_teacher = TeacherEncoder(_load_teacher(EvaluationConfig(model=chat_model_dir), module)).embed(texts)
+    training_targets = load_teacher("self", module).encode(texts)  # what train() stores as labels
+    online = module.mean_pooled(**module.preprocess(texts, task="response"))  # LLM2VecGenLoss without labels
+    torch.testing.assert_close(suite_teacher, training_targets, rtol=0, atol=0)
+    torch.testing.assert_close(online, training_targets, rtol=1e-6, atol=1e-6)
 
 
 def test_interpretability_and_report(results):

@@ -7,10 +7,12 @@ import torch
 import torch.nn.functional as F
 from datasets import Dataset
 from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+from transformers import AutoModelForCausalLM
 
 from st_llm2vec_gen import LLM2VecGenLoss, create_model
 from st_llm2vec_gen.losses import reconstruction_loss
 from st_llm2vec_gen.teachers import SelfTeacher
+from st_llm2vec_gen.trainer import LLM2VecGenTrainer
 
 QUERIES = ["Where do polar bears live?", "What is the capital of France?", "How do plants make sugar?", "Hi"]
 RESPONSES = [
@@ -86,7 +88,7 @@ def test_bad_setups_get_clear_errors(model):
             LLM2VecGenLoss(model, alignment_weight=weight)
 
 
-def make_trainer(model, output_dir, max_steps, save_steps=None):
+def make_trainer(model, output_dir, max_steps, save_steps=None, trainer_class=SentenceTransformerTrainer):
     data = Dataset.from_dict(
         {"query": QUERIES * 3, "response": RESPONSES * 3, "label": SelfTeacher(model[0]).encode(RESPONSES * 3).tolist()}
     )
@@ -96,7 +98,7 @@ def make_trainer(model, output_dir, max_steps, save_steps=None):
         save_strategy="steps" if save_steps else "no", save_steps=save_steps or 500, use_cpu=True, seed=0,
         logging_steps=1, dataloader_drop_last=True,
     )  # fmt: skip
-    return SentenceTransformerTrainer(model=model, args=args, train_dataset=data, loss=LLM2VecGenLoss(model))
+    return trainer_class(model=model, args=args, train_dataset=data, loss=LLM2VecGenLoss(model))
 
 
 def test_training_lowers_the_loss_and_moves_only_the_head(model, tmp_path):
@@ -120,16 +122,33 @@ def test_training_lowers_the_loss_and_moves_only_the_head(model, tmp_path):
         assert torch.equal(tensor, backbone_before[name]), name
 
 
-def test_resume_from_checkpoint_equals_uninterrupted_run(backbone_path, tmp_path):
+def test_resume_from_checkpoint_equals_uninterrupted_run(backbone_path, tmp_path, monkeypatch):
     full = create_model(backbone_path, num_tokens=3, max_seq_length=40)
     make_trainer(full, tmp_path / "a", max_steps=6, save_steps=3).train()
     checkpoint = tmp_path / "a" / "checkpoint-3"
     assert (checkpoint / "model.safetensors").stat().st_size < 200_000  # head only, never the backbone
 
-    resumed = create_model(backbone_path, num_tokens=3, max_seq_length=40)
-    make_trainer(resumed, tmp_path / "b", max_steps=6, save_steps=3).train(resume_from_checkpoint=str(checkpoint))
-    for name, tensor in full[0].trainable_state_dict().items():
-        torch.testing.assert_close(resumed[0].trainable_state_dict()[name], tensor, rtol=0, atol=1e-6)
+    for trainer_class in (SentenceTransformerTrainer, LLM2VecGenTrainer):
+        resumed = create_model(backbone_path, num_tokens=3, max_seq_length=40)
+        loads = []
+        monkeypatch.setattr(
+            AutoModelForCausalLM, "from_pretrained", counting(loads, AutoModelForCausalLM.from_pretrained)
+        )
+        trainer = make_trainer(resumed, tmp_path / "b", max_steps=6, save_steps=3, trainer_class=trainer_class)
+        trainer.train(resume_from_checkpoint=str(checkpoint))
+        monkeypatch.undo()
+        # sentence-transformers loads a second backbone to resume; LLM2VecGenTrainer reads the head only
+        assert len(loads) == (0 if trainer_class is LLM2VecGenTrainer else 1)
+        for name, tensor in full[0].trainable_state_dict().items():
+            torch.testing.assert_close(resumed[0].trainable_state_dict()[name], tensor, rtol=0, atol=1e-6)
+
+
+def counting(calls: list, function):
+    def wrapper(*args, **kwargs):
+        calls.append(args)
+        return function(*args, **kwargs)
+
+    return wrapper
 
 
 def test_chunked_logits_give_the_same_loss_and_gradients(model):

@@ -1,0 +1,40 @@
+"""Runs the llm2vec-gen CLI while recording every file this process writes, as ``rank<TAB>path`` lines.
+
+    python -m torch.distributed.run --nproc_per_node 2 tests/record_writes.py LOG train RECIPE
+
+Used by tests/test_ddp.py to check that each checkpoint file is written by one rank only.
+"""
+
+from __future__ import annotations
+
+import builtins
+import os
+import sys
+
+LOG = sys.argv.pop(1)
+RANK = os.environ.get("RANK", "0")
+_open, _replace = builtins.open, os.replace
+
+
+def _record(path: object) -> None:
+    with _open(LOG, "a", encoding="utf-8") as f:
+        f.write(f"{RANK}\t{os.path.abspath(os.fspath(path))}\n")
+
+
+def recording_open(file, mode="r", *args, **kwargs):
+    if isinstance(file, (str, os.PathLike)) and any(c in mode for c in "wax+"):
+        _record(file)
+    return _open(file, mode, *args, **kwargs)
+
+
+def recording_replace(src, dst, *args, **kwargs):
+    _record(dst)
+    return _replace(src, dst, *args, **kwargs)
+
+
+builtins.open, os.replace = recording_open, recording_replace
+
+if __name__ == "__main__":
+    from st_llm2vec_gen.cli import main
+
+    sys.exit(main(sys.argv[1:]))
