@@ -12,13 +12,13 @@ import sys
 import types
 
 import pytest
+from tiny_models import CHAT_TEMPLATE
 from transformers import AutoTokenizer
 
 from st_llm2vec_gen.engines import Engine, GenerationSettings, TransformersEngine, VLLMEngine, chat_prompts
 from st_llm2vec_gen.models.backbones import load_backbone
 from st_llm2vec_gen.responses import generate_responses
 
-TEMPLATE = "{% for m in messages %}<s>{{ m['content'] }}</s>{% endfor %}{% if add_generation_prompt %}<s>{% endif %}"
 QUERIES = ["Where do polar bears live?", "Capital of France?", "Why?"]
 
 
@@ -29,7 +29,7 @@ def fake_vllm(llama_path, monkeypatch):
     class LLM:
         def __init__(self, model, **kwargs):
             self.tokenizer = AutoTokenizer.from_pretrained(model)
-            self.tokenizer.chat_template = TEMPLATE
+            self.tokenizer.chat_template = CHAT_TEMPLATE
             calls.append(("init", model, kwargs))
 
         def get_tokenizer(self):

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from evaluation_data import chat_model_dir  # noqa: F401  (fixture)
 
 EXAMPLES = Path(__file__).parents[1] / "examples"
 

@@ -7,20 +7,20 @@ import json
 import os
 
 import pytest
+from tiny_models import CHAT_TEMPLATE
 
 from st_llm2vec_gen.engines import Generation, GenerationSettings, TransformersEngine, chat_prompts
 from st_llm2vec_gen.models.backbones import load_backbone
 from st_llm2vec_gen.responses import answer, generate_responses
 
 QUERIES = ["Where do polar bears live?", "Capital of France?", "How do plants make sugar from sunlight?", "Hi", "Why?"]
-TEMPLATE = "{% for m in messages %}<s>{{ m['content'] }}</s>{% endfor %}{% if add_generation_prompt %}<s>{% endif %}"
 SETTINGS = GenerationSettings(max_new_tokens=5, batch_size=2)
 
 
 @pytest.fixture(scope="module")
 def engine(llama_path):
     model, tokenizer = load_backbone(llama_path)
-    tokenizer.chat_template = TEMPLATE
+    tokenizer.chat_template = CHAT_TEMPLATE
     return TransformersEngine(model, tokenizer)
 
 
@@ -202,6 +202,6 @@ def test_long_queries_are_cut_before_the_chat_template(engine):
 
 def test_tokenizer_without_pad_token(llama_path):
     model, tokenizer = load_backbone(llama_path)
-    tokenizer.chat_template = TEMPLATE
+    tokenizer.chat_template = CHAT_TEMPLATE
     tokenizer.pad_token = None
     assert len(TransformersEngine(model, tokenizer).answer(QUERIES[:2], SETTINGS)) == 2

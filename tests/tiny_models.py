@@ -68,3 +68,20 @@ def save_backbone(path: Path, arch: str, **overrides) -> str:
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return str(path)
+
+
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<s>{{ m['content'] }}</s>{% endfor %}{% if add_generation_prompt %}<s>{% endif %}"
+)
+"""A minimal chat template for the tiny tokenizer: generation, HyDE and decoding need one."""
+
+
+def save_chat_backbone(path: Path, arch: str = "llama") -> str:
+    """A tiny random backbone whose tokenizer has :data:`CHAT_TEMPLATE`."""
+    from transformers import AutoTokenizer
+
+    backbone = save_backbone(path, arch)
+    tokenizer = AutoTokenizer.from_pretrained(backbone)
+    tokenizer.chat_template = CHAT_TEMPLATE
+    tokenizer.save_pretrained(backbone)
+    return backbone

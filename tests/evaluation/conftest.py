@@ -8,12 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from tiny_models import save_backbone
-from transformers import AutoTokenizer
 
-from st_llm2vec_gen import create_model
-
-TEMPLATE = "{% for m in messages %}<s>{{ m['content'] }}</s>{% endfor %}{% if add_generation_prompt %}<s>{% endif %}"
 TOPICS = ["polar bears and sea ice", "the capital of France", "photosynthesis in plants", "the printing press"]
 SQUAD_ARTICLES = [f"Article_{i}" for i in range(8)] + ["Reserved_8", "Reserved_9"]
 """Titles of the miniature SQuAD file: the last two stand for the articles reserved for training queries."""
@@ -88,15 +83,3 @@ def write_data(root: Path) -> Path:
 def data_dir(tmp_path_factory) -> Path:
     """The miniature data folder."""
     return write_data(tmp_path_factory.mktemp("data"))
-
-
-@pytest.fixture(scope="session")
-def chat_model_dir(tmp_path_factory) -> str:
-    """A tiny LLM2Vec-Gen model whose random Llama backbone has a chat template (HyDE and decoding need it)."""
-    backbone = save_backbone(tmp_path_factory.mktemp("chat-llama"), "llama")
-    tokenizer = AutoTokenizer.from_pretrained(backbone)
-    tokenizer.chat_template = TEMPLATE
-    tokenizer.save_pretrained(backbone)
-    path = tmp_path_factory.mktemp("chat-model")
-    create_model(backbone, num_tokens=2, max_seq_length=48).save(str(path))
-    return str(path)
