@@ -142,7 +142,7 @@ def read_texts(source: str, column: str | None = None, split: str = "train") -> 
     return texts
 
 
-def load_pairs(path: str, limit: int | None = None) -> dict[str, list[str]]:
+def load_pairs(path: str, limit: int | None = None) -> dict[str, list]:
     """Reads query/response pairs, refusing missing or empty fields before any model is loaded.
 
     Pairs whose response is empty (the LLM answered with nothing) are skipped with a warning: there is no target to
@@ -153,7 +153,8 @@ def load_pairs(path: str, limit: int | None = None) -> dict[str, list[str]]:
         limit: Use only the first ``limit`` rows.
 
     Returns:
-        ``{"query": [...], "response": [...]}``.
+        ``{"query": [...], "response": [...], "truncated": [...]}``; ``truncated`` is each row's flag of a response cut
+        at the generation limit (``False`` where the file has none).
 
     Raises:
         ValueError: If the ``query`` or ``response`` column is missing, any row has an empty query, or every
@@ -176,4 +177,8 @@ def load_pairs(path: str, limit: int | None = None) -> dict[str, list[str]]:
         logger.warning("Skipping %d pair(s) of %s with an empty response", len(rows) - len(kept), path)
     if not kept:
         raise ValueError(f"{path}: every response is empty")
-    return {"query": [r["query"] for r in kept], "response": [r["response"] for r in kept]}
+    return {
+        "query": [r["query"] for r in kept],
+        "response": [r["response"] for r in kept],
+        "truncated": [bool(r.get("truncated", False)) for r in kept],
+    }

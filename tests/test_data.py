@@ -82,9 +82,10 @@ def test_texts_for_encode_and_decode(tmp_path):
 
 def test_training_pairs_need_both_columns(tmp_path, caplog):
     path = write_jsonl(tmp_path / "p.jsonl", [{"query": "q", "response": "r"}, {"query": "q2", "response": " "}])
-    assert load_pairs(path) == {"query": ["q"], "response": ["r"]}  # an empty answer is skipped, with a warning
+    expected = {"query": ["q"], "response": ["r"], "truncated": [False]}
+    assert load_pairs(path) == expected  # an empty answer is skipped, with a warning
     assert "1 pair(s)" in caplog.text
-    assert load_pairs(path, limit=1) == {"query": ["q"], "response": ["r"]}
+    assert load_pairs(path, limit=1) == expected
     with pytest.raises(ValueError, match="every response is empty"):
         load_pairs(write_jsonl(tmp_path / "e.jsonl", [{"query": "q", "response": ""}]))
     with pytest.raises(ValueError, match="'response'"):
@@ -97,10 +98,12 @@ def test_training_pairs_need_both_columns(tmp_path, caplog):
 
 def test_generated_rows_with_truncation_flags_are_pairs(tmp_path):
     rows = [{"id": 0, "query": "q", "response": "r", "truncated": True}]
-    assert load_pairs(write_jsonl(tmp_path / "r.jsonl", rows)) == {"query": ["q"], "response": ["r"]}
+    pairs = load_pairs(write_jsonl(tmp_path / "r.jsonl", rows))
+    assert pairs == {"query": ["q"], "response": ["r"], "truncated": [True]}
 
 
 def test_training_still_exports_load_pairs():
     from st_llm2vec_gen import training
 
     assert training.load_pairs is load_pairs
+

@@ -18,7 +18,8 @@ def test_torchrun_two_processes(llama_path, tmp_path):
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(
         f"backbone: {llama_path}\ndata: {data}\noutput_dir: {tmp_path / 'out'}\nnum_tokens: 2\nmax_seq_length: 32\n"
-        "batch_size: 4\nmax_steps: 3\nsave_steps: 2\nwarmup_steps: 0\nlogging_steps: 1\nextra_args: {use_cpu: true}\n"
+        "batch_size: 4\ncontrastive_weight: 0.1\nmax_steps: 3\nsave_steps: 2\nwarmup_steps: 0\nlogging_steps: 1\n"
+        "extra_args: {use_cpu: true}\n"
     )
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     log = tmp_path / "writes.tsv"
@@ -35,7 +36,7 @@ def test_torchrun_two_processes(llama_path, tmp_path):
     assert any(p.endswith("model.safetensors") for p in checkpoint_files)
     assert {p: r for p, r in checkpoint_files.items() if len(r) > 1} == {}  # one writer per checkpoint file
     history = json.loads((tmp_path / "out" / "log_history.json").read_text())
-    assert any("reconstruction" in h for h in history)
+    assert any("reconstruction" in h and "contrastive" in h for h in history)
     # 3 steps x global batch 4 (2 per process) = 12 of 16 pairs: one process alone would have seen 6 (epoch 0.375)
     assert history[-1]["epoch"] == 0.75
     model = SentenceTransformer(str(tmp_path / "out" / "final"), trust_remote_code=True)

@@ -23,31 +23,48 @@ class LLM2VecGenLoss(nn.Module):
 
     ``L = alignment_weight * MSE(student(query), teacher(response)) + reconstruction_weight * CE(response | R(h))``,
     where the reconstruction term is the frozen backbone's next-token cross-entropy of the response after the soft
-    prompt R(h) of the query. Both terms are returned as a dict, so the trainer logs them separately.
+    prompt R(h) of the query. The terms are returned as a dict, so the trainer logs them separately.
 
-    Dataset columns, in this order: ``query`` (text), ``response`` (text) and, optionally, ``label`` (the teacher's
-    embedding of the response, a list of floats). Without ``label``, the frozen backbone itself is the teacher,
-    computed online by :meth:`LLM2VecGen.mean_pooled`, the code of the precomputed ``self`` teacher. The training
-    arguments need ``router_mapping={"response": "response"}``.
+    Dataset columns, in this order: ``query`` (text), ``response`` (text) and, optionally, ``label``: the teacher's
+    embedding of the response (D floats), optionally followed by one more value, 1.0 for a response cut at the
+    generation limit (its appended EOS is then no reconstruction target). Without ``label``, the frozen backbone
+    itself is the teacher, computed online by :meth:`LLM2VecGen.mean_pooled`, the code of the precomputed ``self``
+    teacher. The training arguments need ``router_mapping={"response": "response"}``.
+
+    ``contrastive_weight > 0`` adds the hybrid objective the paper lists as future work: an in-batch InfoNCE term
+    between student(query) and teacher(response) (:func:`in_batch_contrastive`); 0 keeps the paper's objective.
 
     Args:
         model: A SentenceTransformer whose first module is :class:`LLM2VecGen`.
         alignment_weight: Weight of the alignment MSE.
         reconstruction_weight: Weight of the reconstruction cross-entropy.
+        contrastive_weight: Weight of the in-batch contrastive term (0: off, the paper's objective).
+        temperature: Temperature of the contrastive term's cosine similarities.
     """
 
     def __init__(
-        self, model: SentenceTransformer, alignment_weight: float = 1.0, reconstruction_weight: float = 1.0
+        self,
+        model: SentenceTransformer,
+        alignment_weight: float = 1.0,
+        reconstruction_weight: float = 1.0,
+        contrastive_weight: float = 0.0,
+        temperature: float = 0.05,
     ) -> None:
         super().__init__()
         if not isinstance(model[0], LLM2VecGen):
             raise TypeError(f"LLM2VecGenLoss needs an LLM2VecGen model, got {type(model[0]).__name__} first.")
-        for name, weight in (("alignment_weight", alignment_weight), ("reconstruction_weight", reconstruction_weight)):
+        weights = {"alignment_weight": alignment_weight, "reconstruction_weight": reconstruction_weight,
+                   "contrastive_weight": contrastive_weight}  # fmt: skip
+        for name, weight in weights.items():
             if not isinstance(weight, (int, float)) or not math.isfinite(weight) or weight < 0:
                 raise ValueError(f"{name} must be a finite number >= 0, got {weight!r}")
+        if not isinstance(temperature, (int, float)) or not temperature > 0 or not math.isfinite(temperature):
+            raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
         self.model = model
         self.alignment_weight = alignment_weight
         self.reconstruction_weight = reconstruction_weight
+        self.contrastive_weight = contrastive_weight
+        self.temperature = temperature
 
     @property
     def module(self) -> LLM2VecGen:
@@ -69,10 +86,14 @@ class LLM2VecGenLoss(nn.Module):
             raise ValueError(ROUTER_HINT)
         out = self.model(query)  # through the (possibly DDP-wrapped) model, so gradients synchronise
         embedding = out["sentence_embedding"]  # (B, D)
+        response_mask = response["attention_mask"]  # (B, T)
         if labels is None:
-            target = self.module.mean_pooled(response["input_ids"], response["attention_mask"])  # (B, H)
+            target = self.module.mean_pooled(response["input_ids"], response_mask)  # (B, H)
         else:
-            target = labels.to(embedding.device, torch.float32)  # (B, D)
+            target = labels.to(embedding.device, torch.float32)  # (B, D) or (B, D+1)
+            if target.shape[-1] == embedding.shape[-1] + 1:
+                response_mask = _without_final_eos(response_mask, target[:, -1] > 0.5)
+                target = target[:, :-1]
             if not torch.isfinite(target).all():
                 raise ValueError("The teacher labels hold NaN or infinite values: the head would turn into NaN.")
         if target.shape != embedding.shape:
@@ -81,20 +102,43 @@ class LLM2VecGenLoss(nn.Module):
                 f"{tuple(embedding.shape)}: the head's embedding_dim must equal the teacher's dimension."
             )
         alignment = F.mse_loss(embedding.float(), target)
-        reconstruction = self.module.reconstruction_loss(
-            out["soft_prompt"], response["input_ids"], response["attention_mask"]
-        )
-        return {
+        reconstruction = self.module.reconstruction_loss(out["soft_prompt"], response["input_ids"], response_mask)
+        parts = {
             "alignment": self.alignment_weight * alignment,
             "reconstruction": self.reconstruction_weight * reconstruction,
         }
+        if self.contrastive_weight:
+            parts["contrastive"] = self.contrastive_weight * in_batch_contrastive(embedding, target, self.temperature)
+        return parts
 
     def get_config_dict(self) -> dict[str, float]:
-        return {"alignment_weight": self.alignment_weight, "reconstruction_weight": self.reconstruction_weight}
+        return {
+            "alignment_weight": self.alignment_weight,
+            "reconstruction_weight": self.reconstruction_weight,
+            "contrastive_weight": self.contrastive_weight,
+            "temperature": self.temperature,
+        }
 
     @property
     def citation(self) -> str:
         return "LLM2Vec-Gen, arXiv:2603.10913 (2026)."
+
+
+def in_batch_contrastive(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
+    """InfoNCE of each query's embedding (B, D) against the teacher embeddings of the batch's responses (B, D): the
+    query's own response is the positive, the other responses of the (per-device) batch the negatives; cosine
+    similarities over ``temperature``."""
+    logits = F.normalize(student.float(), dim=-1) @ F.normalize(teacher.float(), dim=-1).T / temperature  # (B, B)
+    return F.cross_entropy(logits, torch.arange(len(logits), device=logits.device))
+
+
+def _without_final_eos(mask: torch.Tensor, cut: torch.Tensor) -> torch.Tensor:
+    """``mask`` (B, T) right-padded with the EOS that tokenization appended dropped for the rows where ``cut`` (B,)."""
+    mask = mask.clone()
+    last = mask.sum(1) - 1  # (B,): the position of each row's appended EOS
+    rows = cut.nonzero().squeeze(1)
+    mask[rows, last[rows]] = 0
+    return mask
 
 
 def reconstruction_loss(

@@ -11,6 +11,7 @@ from transformers import AutoModelForCausalLM
 
 from st_llm2vec_gen import LLM2VecGenLoss, create_model
 from st_llm2vec_gen.losses import reconstruction_loss
+from st_llm2vec_gen.losses.llm2vec_gen_loss import in_batch_contrastive
 from st_llm2vec_gen.teachers import SelfTeacher
 from st_llm2vec_gen.trainer import LLM2VecGenTrainer
 
@@ -163,3 +164,36 @@ def test_chunked_logits_give_the_same_loss_and_gradients(model):
         results.append((loss.detach(), module.compression_tokens.grad.clone()))
     torch.testing.assert_close(results[0][0], results[1][0])
     torch.testing.assert_close(results[0][1], results[1][1])
+
+
+def test_cut_responses_have_no_eos_target(model):
+    module = model[0]
+    loss = LLM2VecGenLoss(model, alignment_weight=0.0)
+    labels = SelfTeacher(module).encode(RESPONSES)  # (B, D)
+    cut = torch.tensor([[0.0], [1.0], [0.0], [1.0]])
+    query, response = features(model)
+    with torch.no_grad():
+        flagged = loss([query, response], torch.cat([labels, cut], dim=1))["reconstruction"]
+        soft = module(module.preprocess(QUERIES))["soft_prompt"]
+        mask = response["attention_mask"].clone()
+        for row in (1, 3):  # by hand: the appended EOS of rows 1 and 3 is neither input nor target
+            mask[row, mask[row].sum() - 1] = 0
+        expected = module.reconstruction_loss(soft, response["input_ids"], mask)
+        unflagged = loss([query, response], labels)["reconstruction"]
+    torch.testing.assert_close(flagged, expected)
+    assert not torch.isclose(flagged, unflagged)
+
+
+def test_contrastive_term_is_optional_and_reaches_only_the_head(model):
+    labels = SelfTeacher(model[0]).encode(RESPONSES)
+    assert "contrastive" not in LLM2VecGenLoss(model)(features(model), labels)  # 0: the paper's objective
+    model.train()
+    parts = LLM2VecGenLoss(model, contrastive_weight=0.5, temperature=0.1)(features(model), labels)
+    expected = in_batch_contrastive(model.encode(QUERIES, convert_to_tensor=True), labels, 0.1)
+    torch.testing.assert_close(parts["contrastive"].detach(), 0.5 * expected, rtol=1e-4, atol=1e-5)
+    parts["contrastive"].backward()
+    module = model[0]
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in module.trainable_state_dict().values())
+    assert all(p.grad is None for p in module.backbone.parameters())
+    with pytest.raises(ValueError, match="temperature"):
+        LLM2VecGenLoss(model, contrastive_weight=1.0, temperature=0.0)
