@@ -1,7 +1,8 @@
 """Teachers: unsupervised encoders of the LLM's responses, whose embeddings the student is aligned with.
 
-- ``"self"``: the frozen backbone itself, masked mean of its final hidden states over the response tokens (the
-  teacher-free variant the paper proposes as future work: no external model at all).
+- ``"self"``: the frozen backbone itself (the teacher-free variant the paper proposes as future work: no external
+  model at all): by default the masked mean of its final hidden states over the response tokens; options pick an
+  intermediate layer or another way to read the text (:data:`SELF_STYLES`).
 - any sentence-transformers model path or id, e.g. the unsupervised LLM2Vec model of the same backbone (the paper's
   teacher) or unsupervised BGE-M3.
 
@@ -17,6 +18,7 @@ from typing import Any, Protocol
 import torch
 from tqdm.auto import tqdm
 
+from .models.backbone_forward import masked_mean
 from .models.llm2vec_gen import LLM2VecGen
 
 logger = logging.getLogger(__name__)
@@ -30,31 +32,88 @@ class Teacher(Protocol):
     def encode(self, texts: list[str], batch_size: int = 16, show_progress: bool = False) -> torch.Tensor: ...
 
 
-class SelfTeacher:
-    """The student's own frozen backbone as the teacher: masked mean of final hidden states of the response.
+SELF_STYLES = {
+    "mean": None,
+    "echo": ("Rewrite the following text.\nText: ", "\nRewritten text: "),
+    "summary": ('This text: "', '" means in one word: "'),
+}
+"""How the self teacher reads a text: ``mean`` pools the text as a response is tokenized for reconstruction (EOS
+appended); ``echo`` shows the text twice and pools its second copy, whose states have seen the whole text; ``summary``
+asks for a one-word meaning and takes the last position's state (a prompt-based summary position)."""
 
-    The response is tokenized exactly as for reconstruction (:meth:`LLM2VecGen.preprocess_responses`), so the
-    precomputed and the online teacher give the same embedding.
+
+class SelfTeacher:
+    """The student's own frozen backbone as the teacher (no external model).
+
+    The default (``style="mean"``, final layer) is the masked mean of the final hidden states over the response,
+    tokenized exactly as for reconstruction (:meth:`LLM2VecGen.preprocess_responses`), so the precomputed and the
+    online teacher of :class:`~st_llm2vec_gen.LLM2VecGenLoss` give the same embedding.
+
+    Args:
+        module: The LLM2Vec-Gen module whose backbone encodes.
+        layer: Decoder layer whose output is pooled (``None``: the final, normalised states).
+        style: One of :data:`SELF_STYLES`.
     """
 
-    def __init__(self, module: LLM2VecGen) -> None:
+    def __init__(self, module: LLM2VecGen, layer: int | None = None, style: str = "mean") -> None:
+        if style not in SELF_STYLES:
+            raise ValueError(f"Unknown self-teacher style {style!r}; choose from {sorted(SELF_STYLES)}")
+        depth = module.backbone.config.num_hidden_layers
+        if layer is not None and not 1 <= layer <= depth:
+            raise ValueError(f"layer must be in [1, {depth}] for this backbone, got {layer}")
         self.module = module
+        self.layer = layer
+        self.style = style
         self.dim = module.hidden_size
 
-    def embed_features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Mean of the backbone's final hidden states over real tokens: (B, T) ids -> (B, H) float32."""
-        return self.module.mean_pooled(input_ids, attention_mask)
+    def embed_features(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, pool_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Mean of the backbone's states over ``pool_mask`` (default: all real tokens): (B, T) ids -> (B, H) float32."""
+        with torch.no_grad():
+            hidden = self.module.text_states(input_ids, attention_mask, layer=self.layer)  # (B, T, H)
+        return masked_mean(hidden, attention_mask if pool_mask is None else pool_mask)
+
+    def features(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        """``input_ids``, ``attention_mask`` and ``pool_mask`` (B, T), right-padded, for this teacher's style."""
+        if self.style == "mean":
+            return self.module.preprocess_responses(texts)
+        before, after = SELF_STYLES[self.style]
+        tokenizer = self.module.tokenizer
+        pieces = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in (before, after)]
+        budget = self.module.max_seq_length - len(pieces[0]) - len(pieces[1])
+        budget = budget // 2 if self.style == "echo" else budget
+        rows = []
+        for ids in tokenizer(texts, add_special_tokens=False, truncation=True, max_length=max(budget, 1))["input_ids"]:
+            if self.style == "echo":  # before + text + after + text: pool the second copy
+                tokens, pooled = pieces[0] + ids + pieces[1] + ids, len(ids)
+            else:  # before + text + after: pool the last position
+                tokens, pooled = pieces[0] + ids + pieces[1], 1
+            rows.append((tokens, [0] * (len(tokens) - pooled) + [1] * pooled))
+        return _right_padded(rows, tokenizer.pad_token_id)
 
     def encode(self, texts: list[str], batch_size: int = 16, show_progress: bool = False) -> torch.Tensor:
-        """Embeds responses in length-sorted batches; returns (B, H) float32 on CPU in the input order."""
+        """Embeds texts in length-sorted batches; returns (B, H) float32 on CPU in the input order."""
         device = self.module.compression_tokens.device
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out = torch.empty(len(texts), self.dim)
         for start in tqdm(range(0, len(texts), batch_size), disable=not show_progress, desc="Self teacher"):
             batch = order[start : start + batch_size]
-            features = self.module.preprocess_responses([texts[i] for i in batch])
+            features = self.features([texts[i] for i in batch])
             out[batch] = self.embed_features(**{k: v.to(device) for k, v in features.items()}).cpu()
         return out
+
+
+def _right_padded(rows: list[tuple[list[int], list[int]]], pad_id: int) -> dict[str, torch.Tensor]:
+    """(ids, pool) rows -> ``input_ids``, ``attention_mask``, ``pool_mask`` (B, T) padded on the right."""
+    width = max(len(ids) for ids, _ in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    attention, pool = torch.zeros_like(ids), torch.zeros_like(ids)
+    for i, (tokens, pooled) in enumerate(rows):
+        ids[i, : len(tokens)] = torch.tensor(tokens)
+        attention[i, : len(tokens)] = 1
+        pool[i, : len(tokens)] = torch.tensor(pooled)
+    return {"input_ids": ids, "attention_mask": attention, "pool_mask": pool}
 
 
 class SentenceTransformerTeacher:
@@ -87,12 +146,16 @@ class SentenceTransformerTeacher:
         return embeddings.float().cpu()  # (B, D)
 
 
-def load_teacher(spec: str, module: LLM2VecGen | None = None, **kwargs) -> Teacher:
-    """``"self"`` (needs the student ``module``) or a sentence-transformers model path or id."""
+def load_teacher(spec: str, module: LLM2VecGen | None = None, **kwargs: Any) -> Teacher:
+    """``"self"`` (needs the student ``module``; ``kwargs``: ``layer``, ``style``) or a sentence-transformers model
+    path or id (``kwargs`` go to :class:`SentenceTransformerTeacher`)."""
     if spec == "self":
         if module is None:
             raise ValueError("The 'self' teacher needs the LLM2VecGen module whose backbone it uses.")
-        return SelfTeacher(module)
+        unknown = set(kwargs) - {"layer", "style"}
+        if unknown:
+            raise ValueError(f"The 'self' teacher takes the options layer and style, not {sorted(unknown)}")
+        return SelfTeacher(module, **kwargs)
     return SentenceTransformerTeacher(spec, **kwargs)
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from st_llm2vec_gen import create_model
-from st_llm2vec_gen.teachers import SelfTeacher, check_teacher_dim, load_teacher
+from st_llm2vec_gen.teachers import SELF_STYLES, SelfTeacher, check_teacher_dim, load_teacher
 
 RESPONSES = ["Polar bears live in the Arctic.", "Paris is the capital of France, on the Seine.", "Sugar."]
 
@@ -42,3 +42,30 @@ def test_self_teacher_needs_the_module():
 def test_self_teacher_class_reports_backbone_width(llama_path):
     module = create_model(llama_path, num_tokens=2)[0]
     assert SelfTeacher(module).dim == module.hidden_size == module.embedding_dim
+
+
+def _plain_states(module, ids: list[int], layer: int | None) -> torch.Tensor:
+    """States of one unpadded sequence straight from the backbone: (T, H)."""
+    with torch.no_grad():
+        out = module.backbone.base_model(input_ids=torch.tensor([ids]), output_hidden_states=True)
+    return (out.last_hidden_state if layer is None else out.hidden_states[layer])[0]
+
+
+def test_self_teacher_styles_pool_what_they_say(llama_path):
+    module = create_model(llama_path, num_tokens=2)[0]
+    tokenizer = module.tokenizer
+    text = RESPONSES[1]
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    before, after = (tokenizer(p, add_special_tokens=False)["input_ids"] for p in SELF_STYLES["echo"])
+    echo = load_teacher("self", module, style="echo", layer=1).encode(RESPONSES, batch_size=2)
+    states = _plain_states(module, before + ids + after + ids, layer=1)
+    torch.testing.assert_close(echo[1], states[-len(ids) :].mean(0), rtol=1e-5, atol=1e-5)  # the second copy
+    before, after = (tokenizer(p, add_special_tokens=False)["input_ids"] for p in SELF_STYLES["summary"])
+    summary = load_teacher("self", module, style="summary").encode(RESPONSES, batch_size=2)
+    torch.testing.assert_close(summary[1], _plain_states(module, before + ids + after, None)[-1], rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="layer must be in"):
+        load_teacher("self", module, layer=99)
+    with pytest.raises(ValueError, match="style"):
+        load_teacher("self", module, style="magic")
+    with pytest.raises(ValueError, match="layer and style"):
+        load_teacher("self", module, pooling="cls")

@@ -56,6 +56,7 @@ class EvaluationConfig:
             names (need the hub), or ``"llm2vec-gen-lite"``.
         methods: Which of ``METHODS`` to run.
         teacher: ``"self"`` or a sentence-transformers model path or id.
+        teacher_kwargs: The teacher's options, as in ``TrainConfig.teacher_kwargs`` (e.g. ``{"layer": 20}``).
         data_dir: Folder of the bundled data (default: ``shared/data`` beside the repo, or ``$ST_LLM2VEC_GEN_DATA``).
         sizes: Subsample sizes of the offline tasks.
         batch_size: Texts per forward pass for every method.
@@ -70,6 +71,7 @@ class EvaluationConfig:
     tasks: list[str] = field(default_factory=lambda: ["offline"])
     methods: list[str] = field(default_factory=lambda: list(METHODS))
     teacher: str = "self"
+    teacher_kwargs: dict[str, Any] = field(default_factory=dict)
     data_dir: str | None = None
     sizes: SuiteSizes = field(default_factory=SuiteSizes)
     batch_size: int = 32
@@ -146,8 +148,8 @@ def _load_models(config: EvaluationConfig) -> dict[str, Any]:
 def _load_teacher(config: EvaluationConfig, module: Any) -> Teacher:
     """The teacher exactly as training builds it: ``self`` (the module's backbone) or a sentence-transformers model."""
     if config.teacher == "self":
-        return load_teacher("self", module)
-    teacher = load_teacher(config.teacher, trust_remote_code=True)
+        return load_teacher("self", module, **config.teacher_kwargs)
+    teacher = load_teacher(config.teacher, **{"trust_remote_code": True, **config.teacher_kwargs})
     limit = teacher.model.max_seq_length or config.max_seq_length
     teacher.model.max_seq_length = min(limit, config.max_seq_length)
     return teacher

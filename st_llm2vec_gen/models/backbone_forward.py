@@ -31,7 +31,9 @@ def position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
 
 
 def masked_mean(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """Mean of ``hidden`` (B, T, H) over the positions where ``attention_mask`` (B, T) is 1: (B, H) float32."""
+    """Mean of ``hidden`` (B, T, H) over the positions where ``attention_mask`` (B, T) is 1: (B, H) float32.
+
+    A mask with a single 1 per row picks that position (last-token pooling)."""
     weights = attention_mask.unsqueeze(-1).float()  # (B, T, 1)
     return (hidden.float() * weights).sum(1) / weights.sum(1).clamp(min=1.0)
 
@@ -41,25 +43,30 @@ def hidden_states(
     attention_mask: torch.Tensor,
     input_ids: torch.Tensor | None = None,
     inputs_embeds: torch.Tensor | None = None,
+    layer: int | None = None,
 ) -> torch.Tensor:
-    """Final-layer hidden states of the backbone (no LM head) over ids or embeddings, positions from the mask.
+    """Hidden states of the backbone (no LM head) over ids or embeddings, positions from the mask.
 
     Args:
         backbone: The frozen causal LM.
         attention_mask: (B, T).
         input_ids: (B, T), or ``None`` with ``inputs_embeds``.
         inputs_embeds: (B, T, H), or ``None`` with ``input_ids``.
+        layer: ``None`` for the final (normalised) states; ``i`` for the output of decoder layer ``i`` (1-based;
+            0 is the input embeddings).
 
     Returns:
         (B, T, H) in the backbone's dtype.
     """
-    return backbone.base_model(
+    out = backbone.base_model(
         input_ids=input_ids,
         inputs_embeds=inputs_embeds,
         attention_mask=attention_mask,
         position_ids=position_ids(attention_mask),
         use_cache=False,
-    ).last_hidden_state
+        output_hidden_states=layer is not None,
+    )
+    return out.last_hidden_state if layer is None else out.hidden_states[layer]
 
 
 def states_after_fixed_prefix(

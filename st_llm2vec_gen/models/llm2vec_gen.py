@@ -285,9 +285,12 @@ class LLM2VecGen(DecodingMixin, InputModule):
         features["sentence_embedding"] = aligned.mean(dim=1)  # (B, D)
         return features
 
-    def text_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """The frozen backbone's final hidden states over a text itself, no compression tokens: (B, T, H)."""
-        return hidden_states(self.backbone, attention_mask, input_ids=input_ids)
+    def text_states(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, layer: int | None = None
+    ) -> torch.Tensor:
+        """The frozen backbone's hidden states over a text itself, no compression tokens: (B, T, H); final ones, or
+        those after decoder ``layer``."""
+        return hidden_states(self.backbone, attention_mask, input_ids=input_ids, layer=layer)
 
     @torch.no_grad()
     def mean_pooled(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
