@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/_ours.py encode --num-texts 64 --batch-size 16
     .venv/bin/python bench/_ours.py train --batch-size 8 --steps 3 [--checkpointing] [--teacher precomputed]
-        [--no-prefix-cache] [--query-prompt]
+        [--no-prefix-cache] [--query-prompt] [--group-by-length]
 
 A fresh process per measurement makes its peak RSS its own: ``rss_after_load_mib`` is the resident memory once the
 model is loaded, ``peak_rss_mib`` the peak over the whole process (loading included) and ``work_peak_mib`` the peak
@@ -30,6 +30,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--teacher", choices=["online", "precomputed"], default="online", help="train: see train()")
     parser.add_argument("--no-prefix-cache", action="store_true", help="train: backpropagate through the whole query")
     parser.add_argument("--query-prompt", action="store_true", help="train: queries carry the query instruction")
+    parser.add_argument("--group-by-length", action="store_true", help="train: length-grouped batches of the pairs")
     parser.add_argument("--prompt", default="Generate a passage that answers this question:")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--seed", type=int, default=0)
@@ -90,6 +91,14 @@ def train(args: argparse.Namespace) -> dict:
     reset_peak_rss()
     pairs = load_texts("pairs", args.batch_size * (args.steps + 1), args.seed)
     batches = [pairs[i : i + args.batch_size] for i in range(0, len(pairs), args.batch_size)]
+    if args.group_by_length:  # the same pairs, grouped as training groups them (one pool)
+        from datasets import Dataset
+
+        from st_llm2vec_gen.sampler import LengthGroupedBatchSampler
+
+        data = Dataset.from_dict({"query": [q for q, _ in pairs], "response": [r for _, r in pairs]})
+        grouped = LengthGroupedBatchSampler(data, args.batch_size, True, seed=args.seed, pool_batches=len(batches))
+        batches = [[pairs[i] for i in batch] for batch in grouped]
     labels = [None] * len(batches)
     if args.teacher == "precomputed":
         labels = [SelfTeacher(module).encode([r for _, r in batch]) for batch in batches]
@@ -107,7 +116,7 @@ def train(args: argparse.Namespace) -> dict:
     tokens = [int(module.preprocess([r for _, r in b], task="response")["attention_mask"].sum()) for b in batches]
     return {
         "s_per_step": median(times[1:]),
-        "samples_per_s": args.batch_size / median(times[1:]),
+        "samples_per_s": args.batch_size * len(times[1:]) / sum(times[1:]),
         "times": times[1:],
         "losses": losses,
         "response_tokens": tokens,

@@ -10,7 +10,8 @@ with tokenization included and no optimizer step; one warm-up step, then the med
 - checkpointing off / on, with the backbone as online self teacher inside the step (the work of the published step);
 - checkpointing off with the teacher embeddings precomputed as labels (what ``st_llm2vec_gen.training.train`` does),
   with and without the prefix KV reuse (``LLM2VecGen.prefix_cache``: the query runs without autograd and only the
-  compression tokens backpropagate), with and without the query instruction before the query.
+  compression tokens backpropagate), with and without the query instruction before the query, and with the same
+  pairs in length-grouped batches (``LengthGroupedBatchSampler``, what ``train()`` uses).
 
 Activation checkpointing is the backbone's (``activation_checkpointing_enable``), which is what
 ``activation_checkpointing=True`` in the training arguments turns on.
@@ -33,6 +34,8 @@ SETTINGS = {  # label: extra worker arguments
     "off, precomputed labels, instruction": ["--teacher", "precomputed", "--query-prompt"],
     "off, precomputed labels, instruction, no prefix reuse": ["--teacher", "precomputed", "--query-prompt",
                                                                "--no-prefix-cache"],
+    "off, precomputed labels, instruction, length-grouped": ["--teacher", "precomputed", "--query-prompt",
+                                                              "--group-by-length"],
 }  # fmt: skip
 
 
@@ -61,6 +64,11 @@ def main() -> None:
         reuse = results[f"off, precomputed labels{suffix}"]
         full = results[f"off, precomputed labels{suffix}, no prefix reuse"]
         rows.append([f"prefix reuse / none{suffix}", *(reuse[k] / full[k] for k in keys), ""])
+    grouped, before = (
+        results["off, precomputed labels, instruction, length-grouped"],
+        results["off, precomputed labels, instruction, no prefix reuse"],
+    )
+    rows.append(["prefix reuse + length-grouped / neither, instruction", *(grouped[k] / before[k] for k in keys), ""])
     print_table(
         [
             "activation checkpointing",
