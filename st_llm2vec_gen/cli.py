@@ -18,6 +18,7 @@ logger = logging.getLogger("st_llm2vec_gen")
 def _generate(args: argparse.Namespace) -> None:
     from .data import read_queries
     from .engines import GenerationSettings, TransformersEngine
+    from .models.saved_format import check_writable
     from .responses import generate_responses
 
     queries = read_queries(args.queries, column=args.column)[: args.limit]  # checked before loading any model
@@ -27,6 +28,9 @@ def _generate(args: argparse.Namespace) -> None:
     if count > 1:  # one file per shard: parallel processes never append to the same file
         root, ext = os.path.splitext(output)
         output = f"{root}.shard-{index}-of-{count}{ext}"
+    if os.path.isdir(output):
+        raise IsADirectoryError(f"--output {output} is a folder: give the path of a .jsonl file")
+    check_writable(os.path.dirname(os.path.abspath(output)), "output folder")  # before loading the backbone
     if args.engine == "vllm":
         from .engines import VLLMEngine
 
@@ -83,10 +87,21 @@ def _train(args: argparse.Namespace) -> None:
     train(TrainConfig.from_yaml(args.config, **overrides))
 
 
+def _check_model(path: str) -> str:
+    """A missing local model path or a damaged JSON file is named before sentence-transformers reads it."""
+    from .models.backbones import check_local_path
+    from .models.saved_format import check_saved_json
+
+    path = check_local_path(path, "model")
+    if os.path.isdir(path):
+        check_saved_json(path)
+    return path
+
+
 def _load_model(path: str):
     from sentence_transformers import SentenceTransformer
 
-    return SentenceTransformer(path, trust_remote_code=True)
+    return SentenceTransformer(_check_model(path), trust_remote_code=True)
 
 
 def _read_texts(args: argparse.Namespace) -> list[str]:
@@ -115,8 +130,8 @@ def _decode(args: argparse.Namespace) -> None:
     if args.prompt_name and args.prompt_name not in model.prompts:
         raise ValueError(f"Unknown prompt name {args.prompt_name!r}; the model has {sorted(model.prompts)}")
     prompt = model.prompts[args.prompt_name] if args.prompt_name else None
+    lens = model[0].logit_lens(texts, prompt=prompt, top_k=args.top_k)  # first: a top_k above the vocabulary fails fast
     decoded = model[0].decode(texts, prompt=prompt, max_new_tokens=args.max_new_tokens)
-    lens = model[0].logit_lens(texts, prompt=prompt, top_k=args.top_k)
     for text, out, words in zip(texts, decoded, lens):
         print(json.dumps({"text": text, "decoded": out, "logit_lens": words}, ensure_ascii=False))
 
@@ -137,8 +152,9 @@ def _evaluate(args: argparse.Namespace) -> None:
     for path in (args.output, args.markdown):
         if path and Path(path).exists() and not args.overwrite:
             raise ValueError(f"{path} exists; pass --overwrite to replace it")
+    model = _check_model(args.model)
     config = EvaluationConfig(
-        model=args.model, tasks=args.tasks, methods=args.methods, teacher=args.teacher, data_dir=args.data_dir,
+        model=model, tasks=args.tasks, methods=args.methods, teacher=args.teacher, data_dir=args.data_dir,
         sizes=SuiteSizes.tiny() if args.tiny else SuiteSizes(), batch_size=args.batch_size,
         max_seq_length=args.max_seq_length, hyde_max_new_tokens=args.hyde_max_new_tokens,
         interpretability=not args.no_interpretability, output=args.output,
@@ -201,8 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
             cmd.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
             cmd.add_argument("--batch-size", type=int, default=32)
         else:
-            cmd.add_argument("--max-new-tokens", type=int, default=64)
-            cmd.add_argument("--top-k", type=int, default=10)
+            cmd.add_argument("--max-new-tokens", type=_positive_int, default=64, help="at most 4096 (default 64)")
+            cmd.add_argument("--top-k", type=_positive_int, default=10, help="logit-lens words per text (default 10)")
 
     conv = sub.add_parser(
         "convert", help="convert a published LLM2Vec-Gen checkpoint into a sentence-transformers model"
@@ -266,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s")
     if getattr(args, "texts", None) == [] and not getattr(args, "input", None):
-        print(f"llm2vec-gen {args.command}: give texts or --input", file=sys.stderr)
+        print(f"llm2vec-gen {args.command}: error: give texts or --input", file=sys.stderr)
         return 2
     try:
         args.run(args)

@@ -19,8 +19,17 @@ from typing import Any
 import torch
 from safetensors.torch import load_file
 
+from .models.backbones import check_local_path
 from .models.config import BackboneShape, LLM2VecGenConfig
-from .models.saved_format import ST_CONFIG_NAME, WEIGHT_NAMES, declare_requirements, write_head, write_json
+from .models.saved_format import (
+    ST_CONFIG_NAME,
+    WEIGHT_NAMES,
+    declare_requirements,
+    previous_model_files,
+    remove_paths,
+    write_head,
+    write_json,
+)
 from .prompts import DEFAULT_PROMPTS
 
 logger = logging.getLogger(__name__)
@@ -103,13 +112,27 @@ def convert_checkpoint(
 
     Returns:
         ``dst``, loadable with ``SentenceTransformer(dst, trust_remote_code=True)``.
+
+    Raises:
+        FileExistsError: If ``dst`` is not empty and ``overwrite`` is not set.
+        FileNotFoundError: If ``src`` or ``base_model`` is a local path that does not exist.
+        ConversionError: If ``src`` is not a readable published checkpoint.
     """
     if os.path.isdir(dst) and os.listdir(dst) and not overwrite:
         raise FileExistsError(f"{dst} is not empty: pass overwrite=True (--overwrite) to replace its files")
+    if os.path.exists(dst) and not os.path.isdir(dst):
+        raise FileExistsError(f"{dst} is a file, not a directory: choose another output directory")
+    src = check_local_path(src, "published checkpoint")
+    if base_model:  # a local copy is recorded absolute, so the converted model loads from any directory
+        base_model = check_local_path(base_model, "base model")
+        base_model = os.path.abspath(base_model) if os.path.exists(base_model) else base_model
+    if os.path.isfile(src):
+        raise ConversionError(f"{src} is a file: give the published checkpoint's directory (with run_config.yml)")
     if not os.path.isdir(src):
         src = _download(src, token)
     checkpoint = read_checkpoint(src)
     backbone = base_model or checkpoint["base_model"]
+    previous = previous_model_files(dst)  # a self-contained model's backbone/ and code would otherwise stay behind
     config = LLM2VecGenConfig(
         backbone=backbone,
         num_tokens=checkpoint["num_tokens"],
@@ -128,11 +151,21 @@ def convert_checkpoint(
          "similarity_fn_name": "cosine", "converted_from": str(src)},
     )  # fmt: skip
     declare_requirements(dst, self_contained=False)
+    _remove_previous(previous, protect=(src, backbone))
     logger.info("Converted %s -> %s (backbone %s)", src, dst, backbone)
     return dst
 
 
 # --------------------------------------------------------------------------------------------------------------------
+def _remove_previous(paths: list[Path], protect: tuple[str, ...]) -> None:
+    """Removes the replaced model's own files once the new one is written, keeping the source and backbone."""
+    kept = remove_paths(paths, protect=tuple(p for p in protect if os.path.exists(p)))
+    if paths:
+        logger.info("Removed the previous model's %s", sorted(p.name for p in paths if p not in kept))
+    if kept:
+        logger.warning("Kept %s of the previous model: the conversion reads from it", sorted(map(str, kept)))
+
+
 def _encoding_mode(src: Path, run: dict[str, Any]) -> str:
     path = src / "encoder_decoder_config.json"
     saved = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}

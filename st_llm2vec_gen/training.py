@@ -18,8 +18,9 @@ from .data import load_pairs
 from .factory import create_model
 from .losses import LLM2VecGenLoss
 from .model_card import use_model_card
+from .models.backbones import check_dtype
 from .models.config import LLM2VecGenConfig
-from .models.saved_format import atomic_write, write_json
+from .models.saved_format import atomic_write, check_writable, write_json
 from .settings import build
 from .teachers import Teacher, check_teacher_dim, load_teacher
 
@@ -90,6 +91,8 @@ class TrainConfig:
             raise ValueError(f"schedule_steps ({self.schedule_steps}) must be at least max_steps ({self.max_steps})")
         if self.limit is not None and self.limit < 1:
             raise ValueError(f"limit must be >= 1 (or null for all pairs), got {self.limit}")
+        if self.dtype is not None:
+            check_dtype(self.dtype)  # a typo fails here, before any model loads
 
     @classmethod
     def from_yaml(cls, path: str, **overrides: Any) -> TrainConfig:
@@ -136,6 +139,7 @@ def train(config: TrainConfig):
 
     _check_output_dir(config)
     pairs = load_pairs(config.data, config.limit)  # fail fast on bad data
+    resume = resume_point(config)
     teacher = None if config.teacher == "self" else _sentence_transformer_teacher(config)
     model = create_model(**_module_kwargs(config, teacher.dim if teacher else None))
     module = model[0]
@@ -152,7 +156,9 @@ def train(config: TrainConfig):
     )
     training_data = f"{len(pairs['response'])} query/response pairs from `{config.data}`, teacher `{config.teacher}`."
     use_model_card(model, recipe=dataclasses.asdict(config), training_data=training_data)
-    trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)
+    trainer.train(resume_from_checkpoint=resume)
+    # bf16/fp16 training wraps forward in autocast; drop it, so the returned model embeds as the saved one will
+    trainer.accelerator.unwrap_model(model, keep_fp32_wrapper=False)
     if trainer.is_world_process_zero():
         model.save(os.path.join(config.output_dir, "final"))
         write_json(os.path.join(config.output_dir, "log_history.json"), trainer.state.log_history)
@@ -168,6 +174,43 @@ def _check_output_dir(config: TrainConfig) -> None:
             f"{out} already holds a training run ({', '.join(sorted(earlier)[:3])}): set resume_from_checkpoint "
             "to continue it, overwrite_output_dir: true to replace it, or choose another output_dir."
         )
+    check_writable(out, "output_dir")  # read-only or missing parent: fail before any model loads
+
+
+CHECKPOINT_STATE = "trainer_state.json"  # written last into a checkpoint: its presence marks a complete one
+
+
+def resume_point(config: TrainConfig) -> str | None:
+    """The checkpoint to resume from: ``resume_from_checkpoint`` as given, or for ``true`` the newest *complete*
+    ``checkpoint-N`` in ``output_dir`` (a run killed while saving leaves an incomplete one, which is skipped).
+
+    ``true`` with no complete checkpoint starts from the beginning, with a warning.
+
+    Raises:
+        FileNotFoundError: If a given checkpoint path does not exist.
+    """
+    wanted = config.resume_from_checkpoint
+    if wanted in (None, False):
+        return None
+    if isinstance(wanted, str):
+        if not (Path(wanted) / CHECKPOINT_STATE).is_file():
+            message = f"resume_from_checkpoint {wanted} is not a complete checkpoint (no {CHECKPOINT_STATE})"
+            raise FileNotFoundError(message)
+        return wanted
+    found = sorted((p for p in Path(config.output_dir).glob("checkpoint-*") if _step(p) is not None), key=_step)
+    complete = [p for p in found if (p / CHECKPOINT_STATE).is_file()]
+    if not complete:
+        logger.warning("No complete checkpoint in %s: training starts from the beginning", config.output_dir)
+        return None
+    if skipped := [p.name for p in found if _step(p) > _step(complete[-1])]:
+        logger.warning("Skipping incomplete checkpoint(s) %s (interrupted while saving)", skipped)
+    return str(complete[-1])
+
+
+def _step(checkpoint: Path) -> int | None:
+    """N of a ``checkpoint-N`` folder, or None for another name."""
+    number = checkpoint.name.removeprefix("checkpoint-")
+    return int(number) if number.isdigit() and checkpoint.is_dir() else None
 
 
 def _module_kwargs(config: TrainConfig, teacher_dim: int | None) -> dict[str, Any]:

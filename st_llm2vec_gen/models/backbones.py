@@ -68,6 +68,10 @@ def load_backbone(
 
     Returns:
         The backbone in eval mode with ``requires_grad=False`` everywhere, and its tokenizer.
+
+    Raises:
+        FileNotFoundError: If ``name_or_path`` is a local path (or ``.gguf`` file) that does not exist.
+        ValueError: If ``model_kwargs["dtype"]`` names no floating-point torch dtype.
     """
     kwargs = {k: v for k, v in (model_kwargs or {}).items() if k in _PRETRAINED_KEYS}
     unknown = set(model_kwargs or {}) - _PRETRAINED_KEYS
@@ -75,18 +79,76 @@ def load_backbone(
         logger.warning("Ignoring model_kwargs the backbone loader does not use: %s", sorted(unknown))
     if "torch_dtype" in kwargs:
         kwargs["dtype"] = kwargs.pop("torch_dtype")
+    kwargs["dtype"] = check_dtype(kwargs.get("dtype", torch.float32))
     if name_or_path == EMBEDDED_BACKBONE:
         name_or_path = str(cached_gguf(embedded_gguf_path()))
     elif str(name_or_path).endswith(".gguf"):
-        gguf = Path(name_or_path)
+        gguf = Path(name_or_path).expanduser()
         if not gguf.is_file():
             raise FileNotFoundError(f"GGUF backbone file not found: {gguf}")
         name_or_path = str(cached_gguf(gguf))
-    kwargs.setdefault("dtype", torch.float32)
+    else:
+        name_or_path = check_local_path(name_or_path, "backbone")
     tokenizer_kwargs = {k: kwargs[k] for k in ("revision", "token", "cache_dir", "local_files_only") if k in kwargs}
     model = AutoModelForCausalLM.from_pretrained(name_or_path, **kwargs)
     tokenizer = AutoTokenizer.from_pretrained(name_or_path, **tokenizer_kwargs)
     return freeze(model), tokenizer
+
+
+DTYPE_NAMES = ("auto", "bfloat16", "float16", "float32", "float64")
+"""The ``dtype`` values named in error messages (torch's aliases such as ``half`` work too)."""
+
+
+def check_dtype(dtype: Any) -> Any:
+    """The backbone dtype as ``from_pretrained`` takes it: a floating-point ``torch.dtype``, ``"auto"`` or a dict.
+
+    Strings name torch's floating-point dtypes, with or without ``torch.``; ``None`` means float32.
+
+    Raises:
+        ValueError: For anything else, listing the valid names.
+    """
+    if dtype is None:
+        return torch.float32
+    if dtype == "auto" or isinstance(dtype, dict):  # a dict: one dtype per sub-config of a composite model
+        return dtype
+    resolved = getattr(torch, dtype.removeprefix("torch."), None) if isinstance(dtype, str) else dtype
+    if isinstance(resolved, torch.dtype) and resolved.is_floating_point:
+        return resolved
+    raise ValueError(
+        f"Unknown backbone dtype {dtype!r}: use one of {', '.join(DTYPE_NAMES)} (or a floating-point torch.dtype)."
+    )
+
+
+def looks_like_path(name_or_path: str) -> bool:
+    """Whether a model reference is meant as a local path rather than a hub id (``namespace/name``).
+
+    True when it starts with ``/``, ``./``, ``../`` or ``~``, contains the platform's separator where that is not
+    ``/``, or has more than one ``/`` (a hub id has at most one).
+    """
+    text = str(name_or_path)
+    separators = {os.sep, os.altsep} - {None, "/"}
+    return (
+        text.startswith(("/", "./", "../", "~", ".\\", "..\\"))
+        or any(sep in text for sep in separators)
+        or text.count("/") > 1
+    )
+
+
+def check_local_path(name_or_path: str, what: str) -> str:
+    """Returns ``name_or_path`` with ``~`` expanded if it is an existing path or a hub id.
+
+    Raises:
+        FileNotFoundError: If it looks like a local path (see :func:`looks_like_path`) but does not exist, instead
+            of the hub client's confusing "repo id must be in the form ..." error.
+    """
+    expanded = os.path.expanduser(str(name_or_path))
+    if os.path.exists(expanded):
+        return expanded
+    if looks_like_path(name_or_path):
+        raise FileNotFoundError(
+            f"The {what} path {name_or_path} does not exist: check the path (a hub id has the form namespace/name)."
+        )
+    return str(name_or_path)
 
 
 def freeze(model: PreTrainedModel) -> PreTrainedModel:

@@ -49,7 +49,18 @@ class DecodingMixin:
         return decoded
 
     def generate_from_soft_prompt(self, soft_prompt: torch.Tensor, max_new_tokens: int = 64) -> list[str]:
-        """Greedy generation from soft prompts (B, N, H) alone; all have length N, so no padding is needed."""
+        """Greedy generation from soft prompts (B, N, H) alone; all have length N, so no padding is needed.
+
+        Raises:
+            ValueError: If ``soft_prompt`` is not (B, N, H) with H the backbone's hidden size, or ``max_new_tokens``
+                is out of range.
+        """
+        _check_count("max_new_tokens", max_new_tokens, MAX_NEW_TOKENS)
+        if soft_prompt.dim() != 3 or soft_prompt.shape[-1] != self.hidden_size or not soft_prompt.shape[1]:
+            raise ValueError(
+                f"soft_prompt must have shape (batch, tokens, {self.hidden_size}) like forward()'s 'soft_prompt', "
+                f"got {tuple(soft_prompt.shape)}"
+            )
         embeds = soft_prompt.to(self.backbone.dtype)
         eos = self.backbone.generation_config.eos_token_id  # all of the model's end ids
         eos = eos if eos is not None else self.tokenizer.eos_token_id

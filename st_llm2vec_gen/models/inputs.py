@@ -24,6 +24,7 @@ def validate_texts(inputs: Any) -> list[str]:
     for i, text in enumerate(inputs):
         if not isinstance(text, str):
             raise TypeError(f"Text {i} is a {type(text).__name__}, expected a string: {text!r:.80}")
-        if not text.strip():
-            raise ValueError(f"Text {i} is empty: there is nothing to embed.")
+        if not text.strip():  # the text itself is shown: ST sorts texts by length, so i counts in its order
+            shown = repr(text[:20]) + ("..." if len(text) > 20 else "")
+            raise ValueError(f"Text {i} is empty ({shown}): there is nothing to embed.")
     return list(inputs)

@@ -28,7 +28,7 @@ from .backbone_forward import (
     response_nll,
     states_after_fixed_prefix,
 )
-from .backbones import freeze, load_backbone
+from .backbones import freeze, load_backbone, looks_like_path
 from .config import EMBEDDED_BACKBONE, BackboneShape, LLM2VecGenConfig
 from .decoding import DecodingMixin
 from .head import init_head
@@ -39,6 +39,7 @@ from .saved_format import (
     WEIGHTS_NAME,
     copy_code,
     declare_requirements,
+    read_saved_json,
     read_weights,
     save_backbone,
     write_head,
@@ -98,8 +99,9 @@ class LLM2VecGen(DecodingMixin, InputModule):
         )
         self.prefix_cache = True  # training: reuse the text's keys/values instead of backpropagating through them
         if isinstance(backbone, str):
-            local = os.path.exists(backbone)  # a local path is recorded absolute, to load from anywhere
-            self.backbone_name_or_path = os.path.abspath(backbone) if local else backbone
+            expanded = os.path.expanduser(backbone)
+            local = os.path.exists(expanded)  # a local path is recorded absolute, to load from anywhere
+            self.backbone_name_or_path = os.path.abspath(expanded) if local else backbone
             backbone, loaded_tokenizer = load_backbone(self.backbone_name_or_path, model_kwargs)
             tokenizer = tokenizer or loaded_tokenizer
         else:
@@ -205,6 +207,8 @@ class LLM2VecGen(DecodingMixin, InputModule):
             ``input_ids`` and ``attention_mask`` (B, L); the last N positions are the compression-token slots.
         """
         texts = validate_texts(inputs)
+        if prompt is not None and not isinstance(prompt, str):
+            raise TypeError(f"prompt must be a string (the instruction before each text), got {type(prompt).__name__}")
         max_length = kwargs.get("max_length") or self.max_seq_length
         if task == "response":
             return self.preprocess_responses(texts, max_length)
@@ -359,11 +363,28 @@ class LLM2VecGen(DecodingMixin, InputModule):
                 raise FileNotFoundError(
                     f"{model_name_or_path} is saved with its backbone, but {BACKBONE_FOLDER}/ is missing."
                 )
+        if where is None and looks_like_path(config.backbone) and not os.path.exists(config.backbone):
+            raise FileNotFoundError(
+                f"{model_name_or_path} refers to its backbone at {config.backbone}, which does not exist: pass "
+                "model_kwargs={'backbone': '/path/to/a/copy'} to load it from elsewhere."
+            )
         module = cls(**{**dataclasses.asdict(config), "backbone": where or config.backbone}, model_kwargs=model_kwargs)
         module.backbone_name_or_path = config.backbone
         shape.check(module.backbone_shape, where or config.backbone)
         module.load_trainable_state(weights)
         return module
+
+    @classmethod
+    def load_config(
+        cls, model_name_or_path: str, subfolder: str = "", config_filename: str | None = None, **hub: Any
+    ) -> dict[str, Any]:
+        """Reads the module's saved config (``{}`` when absent), naming the file when it is not a JSON object.
+
+        Raises:
+            ValueError: If the file is not valid JSON or not a JSON object.
+        """
+        path = cls.load_file_path(model_name_or_path, config_filename or CONFIG_NAME, subfolder=subfolder, **hub)
+        return {} if path is None else read_saved_json(path)
 
     def load_trainable_state(self, weights: dict[str, torch.Tensor]) -> None:
         """Copies saved trainable weights in, checking names and shapes.

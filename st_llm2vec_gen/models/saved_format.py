@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import secrets
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -39,16 +41,96 @@ WEIGHT_NAMES = (
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
-    """Calls ``write(tmp)`` for a temporary file beside ``path``, then renames it into place."""
+    """Calls ``write(tmp)`` for a temporary file beside ``path``, then renames it into place.
+
+    The file gets the permissions of a plain ``open()`` (0666 minus the umask), not the owner-only 0600 of
+    ``tempfile.mkstemp`` or safetensors, so a saved model is readable by whoever can read a normal file there.
+    A failed write (disk full, killed process) leaves the previous ``path`` as it was and no temporary file behind.
+    """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    tmp = _create_unique(path.parent, f".{path.name}.", ".tmp")
     try:
         write(tmp)
+        os.chmod(tmp, _FILE_MODE & ~_umask())  # writers such as safetensors make their files owner-only
         os.replace(tmp, path)
+    except OSError as error:  # e.g. a full disk: say which file failed and that the old one is intact
+        kept = "the previous file is unchanged" if path.exists() else "nothing was written"
+        raise _os_error(error, f"Cannot write {path}: {error.strerror or error} ({kept})") from error
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def _create_unique(folder: Path, prefix: str, suffix: str) -> str:
+    """Creates an empty, new file in ``folder`` with mode 0666 minus the umask and returns its path.
+
+    Raises:
+        OSError: If ``folder`` cannot be written to (read-only, missing), naming it.
+    """
+    while True:
+        name = os.path.join(folder, f"{prefix}{secrets.token_hex(6)}{suffix}")
+        try:
+            os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return name
+        except FileExistsError:
+            continue
+        except OSError as error:
+            raise _os_error(error, f"Cannot write into {folder}: {error.strerror or error}") from error
+
+
+def check_writable(folder: str | os.PathLike, what: str) -> None:
+    """Creates ``folder`` (and its parents) and checks that a file can be created there; leaves nothing behind.
+
+    Called before a long job loads any model, so that a read-only or full output location fails in a second.
+
+    Raises:
+        OSError: ``PermissionError`` and the like, naming ``what`` and the folder.
+    """
+    try:
+        os.makedirs(folder, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as error:
+        message = f"Cannot write to the {what} {folder}: {error.strerror or error}. Choose a writable location."
+        raise _os_error(error, message) from None
+
+
+def _os_error(error: OSError, message: str) -> OSError:
+    """An OSError of the same kind (``PermissionError``, errno ENOSPC, ...) with a message naming the path."""
+    return OSError(error.errno, message) if error.errno is not None else OSError(message)
+
+
+def read_saved_json(path: str | os.PathLike, kind: type = dict) -> Any:
+    """Reads a saved JSON file that must hold an object (a config), or a list with ``kind=list`` (modules.json).
+
+    Raises:
+        ValueError: If the file is not valid JSON or holds another kind of value, naming the file.
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            value = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is not valid JSON ({error}): the model directory is damaged.") from None
+    if not isinstance(value, kind):
+        expected = "object" if kind is dict else kind.__name__
+        raise ValueError(f"{path} must hold a JSON {expected}, found a {type(value).__name__}: it is damaged.")
+    return value
+
+
+SAVED_JSON = {"modules.json": list, ST_CONFIG_NAME: dict, CONFIG_NAME: dict}
+"""The JSON files of a saved model and the kind of value each holds."""
+
+
+def check_saved_json(model_dir: str | os.PathLike) -> None:
+    """Checks that the JSON files of a local model directory parse, before sentence-transformers reads them (its
+    own error, a bare ``JSONDecodeError``, does not name the file). Hub ids and absent files are left alone.
+
+    Raises:
+        ValueError: Naming the first damaged file.
+    """
+    for name, kind in SAVED_JSON.items():
+        path = os.path.join(model_dir, name)
+        if os.path.isfile(path):
+            read_saved_json(path, kind)
 
 
 def write_json(path: str | os.PathLike, value: Any) -> None:
@@ -69,10 +151,20 @@ def write_head(
         raise ValueError(f"LLM2Vec-Gen weights must be {list(WEIGHT_NAMES)}, got {sorted(weights)}")
     os.makedirs(output_path, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in weights.items()}
-    atomic_write(
-        os.path.join(output_path, WEIGHTS_NAME), lambda tmp: save_file(tensors, tmp, metadata={"format": "pt"})
-    )
+    atomic_write(os.path.join(output_path, WEIGHTS_NAME), lambda tmp: _save_tensors(tensors, tmp))
     write_json(os.path.join(output_path, CONFIG_NAME), {**config.to_saved(), **_present(shape)})
+
+
+def _save_tensors(tensors: dict[str, torch.Tensor], path: str) -> None:
+    """``safetensors.save_file``, its I/O failures (a full disk) raised as the OSError they are."""
+    try:
+        save_file(tensors, path, metadata={"format": "pt"})
+    except SafetensorError as error:
+        found = re.search(r"os error (\d+)", str(error))
+        if found is None:
+            raise
+        code = int(found.group(1))
+        raise OSError(code, os.strerror(code), path) from error
 
 
 def save_backbone(backbone: Any, tokenizer: Any, target: str) -> None:
@@ -81,11 +173,35 @@ def save_backbone(backbone: Any, tokenizer: Any, target: str) -> None:
     try:
         backbone.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        _usual_permissions(tmp)
         if os.path.isdir(target):
             shutil.rmtree(target)
         os.rename(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+_FILE_MODE, _FOLDER_MODE = 0o666, 0o777  # before the umask, as open() and os.mkdir() create them
+
+
+def _usual_permissions(folder: str) -> None:
+    """Gives a folder tree written by owner-only writers (mkdtemp, safetensors) the permissions of open/mkdir."""
+    umask = _umask()
+    os.chmod(folder, _FOLDER_MODE & ~umask)
+    for root, folders, files in os.walk(folder):
+        for name in folders:
+            os.chmod(os.path.join(root, name), _FOLDER_MODE & ~umask)
+        for name in files:
+            os.chmod(os.path.join(root, name), _FILE_MODE & ~umask)
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where the platform tells it (Linux), else assumed 022."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            return next(int(line.split()[1], 8) for line in f if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError):
+        return 0o022
 
 
 def _present(shape: BackboneShape) -> dict[str, Any]:
@@ -117,6 +233,44 @@ def copy_code(output_path: str, module_file: str | os.PathLike) -> None:
         if not source.is_file():
             raise FileNotFoundError(f"Cannot store the module code: {source} is missing next to {here}.")
         atomic_write(os.path.join(output_path, name), lambda tmp, src=source: shutil.copyfile(src, tmp))
+
+
+MODEL_CARD_NAME = "README.md"
+OWN_FILES = (BACKBONE_FOLDER, CODE_NAME, *CODE_SIBLINGS, MODEL_CARD_NAME)
+"""What saving an LLM2Vec-Gen model may leave in its directory besides the four files every save rewrites
+(``model.safetensors``, ``llm2vec_gen_config.json``, ``modules.json``, ``config_sentence_transformers.json``)."""
+
+
+def previous_model_files(output_path: str, keep: tuple[str, ...] = ()) -> list[Path]:
+    """The files an earlier LLM2Vec-Gen model saved in ``output_path`` that a new one will not write.
+
+    Only names this package writes (:data:`OWN_FILES`) count, and only when the directory holds an LLM2Vec-Gen
+    model (its ``llm2vec_gen_config.json``): a user's own files are never listed. Call it before writing the new
+    model; remove the listed paths with :func:`remove_paths` once the new model is complete.
+    """
+    folder = Path(output_path)
+    if not (folder / CONFIG_NAME).is_file():
+        return []
+    return [folder / name for name in OWN_FILES if name not in keep and (folder / name).exists()]
+
+
+def remove_paths(paths: list[Path], protect: tuple[str | os.PathLike, ...] = ()) -> list[Path]:
+    """Removes files and folders, except any that is or contains one of ``protect`` (e.g. the backbone in use).
+
+    Returns:
+        The paths left in place because they were protected.
+    """
+    guarded = [Path(p).resolve() for p in protect if p]
+    kept = []
+    for path in paths:
+        resolved = path.resolve()
+        if any(g == resolved or resolved in g.parents for g in guarded):
+            kept.append(path)
+        elif path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+    return kept
 
 
 def declare_requirements(output_path: str, self_contained: bool) -> None:
