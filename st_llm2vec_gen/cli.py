@@ -139,7 +139,10 @@ def _decode(args: argparse.Namespace) -> None:
 def _convert(args: argparse.Namespace) -> None:
     from .convert import convert_checkpoint
 
-    convert_checkpoint(args.src, args.dst, base_model=args.base_model, overwrite=args.overwrite)
+    convert_checkpoint(
+        args.src, args.dst, base_model=args.base_model, overwrite=args.overwrite, revision=args.revision,
+        base_revision=args.base_revision,
+    )  # fmt: skip
     print(args.dst)
 
 
@@ -226,6 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("src", help="published-format directory or hub id")
     conv.add_argument("dst", help="output directory (must be empty unless --overwrite)")
     conv.add_argument("--base-model", default=None, help="local copy of the base model to refer to")
+    conv.add_argument("--revision", default=None, help="the checkpoint's hub revision (branch, tag or commit)")
+    conv.add_argument("--base-revision", default=None,
+                      help="the base model's hub revision, recorded in the converted model")  # fmt: skip
     conv.add_argument("--overwrite", action="store_true", help="replace files in a non-empty DST")
     conv.set_defaults(run=_convert)
     _add_evaluate(sub)

@@ -63,7 +63,8 @@ def read_checkpoint(src: str | Path) -> dict[str, Any]:
     """Reads and checks a published checkpoint directory.
 
     Returns:
-        ``base_model``, ``num_tokens``, ``num_encoded_tokens``, ``max_seq_length``, and the tensors
+        ``base_model``, ``dtype`` (the published ``torch_dtype`` as a torch dtype name such as ``"bfloat16"``, or
+        ``None`` when not recorded), ``num_tokens``, ``num_encoded_tokens``, ``max_seq_length``, and the tensors
         ``compression_tokens`` (N, H), ``reconstruction.{weight,bias}``, ``alignment.{weight,bias}``.
 
     Raises:
@@ -87,6 +88,7 @@ def read_checkpoint(src: str | Path) -> dict[str, Any]:
     max_length = run.get("max_input_length")
     return {
         "base_model": run["model_name_or_path"],
+        "dtype": _published_dtype(src, run.get("torch_dtype")),
         "num_tokens": len(special),
         "num_encoded_tokens": num_encoded,
         "max_seq_length": int(max_length) if isinstance(max_length, int) and max_length > len(special) else 512,
@@ -99,16 +101,27 @@ def read_checkpoint(src: str | Path) -> dict[str, Any]:
 
 
 def convert_checkpoint(
-    src: str, dst: str, base_model: str | None = None, overwrite: bool = False, token: str | None = None
+    src: str,
+    dst: str,
+    base_model: str | None = None,
+    overwrite: bool = False,
+    token: str | None = None,
+    revision: str | None = None,
+    base_revision: str | None = None,
 ) -> str:
     """Converts a published checkpoint into a sentence-transformers model directory.
 
+    The converted model records the checkpoint's ``torch_dtype`` (``run_config.yml``) as its backbone's dtype, so
+    it loads in it (``model_kwargs={"dtype": ...}`` overrides), and ``base_revision`` so it loads that revision.
+
     Args:
-        src: A local published-format directory, or a hub id (downloaded when the hub is reachable).
+        src: A local published-format directory, or a hub id (from the hub cache, or downloaded when reachable).
         dst: The output directory; it must be empty or absent unless ``overwrite``.
         base_model: A local copy (or another id) of the base model to refer to instead of the checkpoint's.
         overwrite: Replace the files of a non-empty ``dst``.
         token: Hub token for private repositories.
+        revision: The checkpoint's hub revision (branch, tag or commit) when ``src`` is a hub id.
+        base_revision: The base model's hub revision, recorded in the converted model and used when loading it.
 
     Returns:
         ``dst``, loadable with ``SentenceTransformer(dst, trust_remote_code=True)``.
@@ -128,10 +141,14 @@ def convert_checkpoint(
         base_model = os.path.abspath(base_model) if os.path.exists(base_model) else base_model
     if os.path.isfile(src):
         raise ConversionError(f"{src} is a file: give the published checkpoint's directory (with run_config.yml)")
+    origin = {"converted_from": str(src)}  # the hub id, not its cache folder
     if not os.path.isdir(src):
-        src = _download(src, token)
+        src = _download(src, token, revision)
+        origin["converted_revision"] = Path(src).name  # the snapshot folder is named by its commit
     checkpoint = read_checkpoint(src)
     backbone = base_model or checkpoint["base_model"]
+    if base_revision and os.path.exists(backbone):
+        raise ValueError(f"base_revision {base_revision!r} applies to a hub id, not to the local base model {backbone}")
     previous = previous_model_files(dst)  # a self-contained model's backbone/ and code would otherwise stay behind
     config = LLM2VecGenConfig(
         backbone=backbone,
@@ -140,7 +157,12 @@ def convert_checkpoint(
         embedding_dim=checkpoint["alignment.weight"].shape[0],
         max_seq_length=checkpoint["max_seq_length"],
     )
-    shape = BackboneShape(hidden_size=checkpoint["compression_tokens"].shape[1], vocab_size=_base_vocab_size(backbone))
+    shape = BackboneShape(
+        hidden_size=checkpoint["compression_tokens"].shape[1],
+        vocab_size=_base_vocab_size(backbone, base_revision),
+        dtype=checkpoint["dtype"],
+        revision=base_revision,
+    )
     write_head(dst, config, shape, {name: checkpoint[name].float() for name in WEIGHT_NAMES})
     write_json(
         os.path.join(dst, "modules.json"), [{"idx": 0, "name": "0", "path": "", "type": "st_llm2vec_gen.LLM2VecGen"}]
@@ -148,11 +170,12 @@ def convert_checkpoint(
     write_json(
         os.path.join(dst, ST_CONFIG_NAME),
         {"model_type": "SentenceTransformer", "prompts": DEFAULT_PROMPTS, "default_prompt_name": None,
-         "similarity_fn_name": "cosine", "converted_from": str(src)},
+         "similarity_fn_name": "cosine", **origin},
     )  # fmt: skip
     declare_requirements(dst, self_contained=False)
     _remove_previous(previous, protect=(src, backbone))
-    logger.info("Converted %s -> %s (backbone %s)", src, dst, backbone)
+    dtype = shape.dtype or "float32"
+    logger.info("Converted %s -> %s (backbone %s, %s)", origin["converted_from"], dst, backbone, dtype)
     return dst
 
 
@@ -244,16 +267,65 @@ def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
         raise ConversionError(f"Cannot read {path}: corrupt or not safetensors ({error})") from None
 
 
-def _base_vocab_size(backbone: str) -> int | None:
-    """The base model's vocabulary size when its config is at hand locally; None leaves the check to load time."""
+def _published_dtype(src: Path, value: Any) -> str | None:
+    """``torch_dtype`` of ``run_config.yml`` ("torch.bfloat16", "bfloat16", "auto") as a dtype name; None if unset.
+
+    Raises:
+        ConversionError: If it names no floating-point torch dtype.
+    """
+    if value is None or value == "None":
+        return None
+    name = str(value).strip().removeprefix("torch.")
+    if name == "auto":  # the base model's own dtype
+        return name
+    dtype = getattr(torch, name, None)
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise ConversionError(f"{src}/run_config.yml: torch_dtype {value!r} is not a floating-point torch dtype")
+    return str(dtype).removeprefix("torch.")  # canonical: "half" -> "float16"
+
+
+def _base_vocab_size(backbone: str, revision: str | None = None) -> int | None:
+    """The base model's vocabulary size when its config is at hand (a local copy or the hub cache); None leaves the
+    check to load time."""
     config = Path(backbone) / "config.json"
+    if not config.is_file() and not os.path.exists(backbone):
+        from huggingface_hub import try_to_load_from_cache
+
+        try:
+            cached = try_to_load_from_cache(backbone, "config.json", revision=revision)
+        except ValueError:  # not a valid hub id either (e.g. the embedded backbone's reference)
+            cached = None
+        config = Path(cached) if isinstance(cached, str) else config
     if config.is_file():
         return json.loads(config.read_text(encoding="utf-8")).get("vocab_size")
     return None
 
 
-def _download(repo_id: str, token: str | None) -> str:
-    from huggingface_hub import snapshot_download
+def _download(repo_id: str, token: str | None, revision: str | None = None) -> str:
+    """The checkpoint's snapshot folder: from the hub cache, or downloaded when the hub is reachable.
 
-    logger.info("Downloading %s from the hub", repo_id)
-    return snapshot_download(repo_id, token=token, allow_patterns=["*.yml", "*.json", "encoder/*", "*_mlp"])
+    Raises:
+        FileNotFoundError: If there is neither such a repository (or revision) nor, offline, a cached snapshot.
+    """
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HFValidationError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    name = f"{repo_id}@{revision}" if revision else repo_id
+    logger.info("Fetching %s from the hub (or its cache)", name)
+    try:
+        return snapshot_download(
+            repo_id, revision=revision, token=token, allow_patterns=["*.yml", "*.json", "encoder/*", "*_mlp"]
+        )
+    except GatedRepoError:
+        raise
+    except (RepositoryNotFoundError, RevisionNotFoundError, LocalEntryNotFoundError, HFValidationError) as error:
+        raise FileNotFoundError(
+            f"Published checkpoint {name} not found: no local directory of that name, and no hub repository or "
+            f"revision of that id (offline: no cached snapshot) [{type(error).__name__}]"
+        ) from None

@@ -89,11 +89,14 @@ class BackboneShape:
         hidden_size: The backbone's hidden size H.
         vocab_size: Rows of its input embedding matrix.
         dtype: The dtype of its weights when saved, e.g. ``"bfloat16"``; loading uses it unless overridden.
+        revision: The hub revision (branch, tag or commit) of a backbone referred to by hub id; loading the recorded
+            backbone uses it unless overridden. Files saved before it existed have none (the default branch).
     """
 
     hidden_size: int | None = None
     vocab_size: int | None = None
     dtype: str | None = None
+    revision: str | None = None
 
     def check(self, found: BackboneShape, where: str) -> None:
         """Raises a ValueError when ``found`` contradicts a recorded hidden size or vocabulary size."""

@@ -75,7 +75,12 @@ class LLM2VecGen(DecodingMixin, InputModule):
         model[0].decode(["Where do polar bears live?"])
     """
 
-    __module__ = "st_llm2vec_gen"  # saved as "st_llm2vec_gen.LLM2VecGen" in modules.json: keep it stable
+    # modules.json records "st_llm2vec_gen.LLM2VecGen" (the file format: keep it stable). In the package the class is
+    # given that name; the copy in a self-contained model keeps its real module (transformers_modules.<dir>.
+    # st_llm2vec_gen), which sentence-transformers saves under the same name (file + class) and pickle can find again
+    # in a worker process (multi-process pool), as pickle checks that the named class is the very same object.
+    if __name__.startswith("st_llm2vec_gen."):
+        __module__ = "st_llm2vec_gen"
 
     def __init__(
         self,
@@ -98,6 +103,7 @@ class LLM2VecGen(DecodingMixin, InputModule):
             store_backbone=store_backbone,
         )
         self.prefix_cache = True  # training: reuse the text's keys/values instead of backpropagating through them
+        self.backbone_revision = (model_kwargs or {}).get("revision") if isinstance(backbone, str) else None
         if isinstance(backbone, str):
             expanded = os.path.expanduser(backbone)
             local = os.path.exists(expanded)  # a local path is recorded absolute, to load from anywhere
@@ -168,9 +174,11 @@ class LLM2VecGen(DecodingMixin, InputModule):
 
     @property
     def backbone_shape(self) -> BackboneShape:
-        """The backbone facts a saved head records: hidden size, vocabulary size and weight dtype."""
+        """The backbone facts a saved head records: hidden size, vocabulary size, weight dtype and hub revision."""
         dtype = str(self.backbone.dtype).removeprefix("torch.")
-        return BackboneShape(hidden_size=self.hidden_size, vocab_size=self.vocab_size, dtype=dtype)
+        return BackboneShape(
+            hidden_size=self.hidden_size, vocab_size=self.vocab_size, dtype=dtype, revision=self.backbone_revision
+        )
 
     def train(self, mode: bool = True) -> LLM2VecGen:
         """Trains the head; the frozen backbone stays in eval mode unless its layers checkpoint activations
@@ -370,6 +378,8 @@ class LLM2VecGen(DecodingMixin, InputModule):
             )
         module = cls(**{**dataclasses.asdict(config), "backbone": where or config.backbone}, model_kwargs=model_kwargs)
         module.backbone_name_or_path = config.backbone
+        if where is not None:  # loaded from another copy: the recorded backbone stays the one a save refers to
+            module.backbone_revision = shape.revision
         shape.check(module.backbone_shape, where or config.backbone)
         module.load_trainable_state(weights)
         return module
@@ -416,8 +426,11 @@ def _backbone_kwargs(
     cache_folder: str | None,
     local_files_only: bool,
 ) -> dict[str, Any]:
-    """The backbone's loading arguments: the saved dtype unless overridden, and the hub arguments of the load."""
+    """The backbone's loading arguments: the saved dtype and, for the recorded backbone, the saved hub revision
+    unless overridden, and the hub arguments of the load."""
     merged = {"dtype": shape.dtype, **(model_kwargs or {})}
+    if "backbone" not in merged:  # the saved revision belongs to the recorded backbone, not to a replacement
+        merged.setdefault("revision", shape.revision)
     merged = {k: v for k, v in merged.items() if v is not None}
     for key, value in (("token", token), ("cache_dir", cache_folder), ("local_files_only", local_files_only)):
         if value:
