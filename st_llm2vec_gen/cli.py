@@ -113,15 +113,58 @@ def _read_texts(args: argparse.Namespace) -> list[str]:
 
 
 def _encode(args: argparse.Namespace) -> None:
-    import numpy as np
+    from .corpus import CorpusInput, encode_corpus, encode_to_npy
 
-    if os.path.exists(args.output) and not args.overwrite:
-        raise ValueError(f"{args.output} exists; pass --overwrite to replace it")
-    texts = _read_texts(args)
-    model = _load_model(args.model)
-    embeddings = model.encode(texts, prompt_name=args.prompt_name, batch_size=args.batch_size, show_progress_bar=True)
-    np.save(args.output, embeddings)
-    logger.info("Saved %s embeddings to %s", embeddings.shape, args.output)
+    texts = args.texts or None  # with --input too: refused, not silently dropped
+    corpus = CorpusInput(path=args.input, texts=texts, text_column=args.column, id_column=args.id_column)
+    common = {"prompt_name": args.prompt_name, "batch_size": args.batch_size, "devices": args.devices,
+              "normalize": args.normalize, "overwrite": args.overwrite}  # fmt: skip
+    if args.output.endswith(".npy"):
+        if args.shard != (0, 1) or args.chunk_size or args.id_column:
+            raise ValueError("--shard, --chunk-size and --id-column need an output directory, not a .npy file")
+        encode_to_npy(args.model, corpus, args.output, **common)
+        return
+    chunk_size = args.chunk_size or DEFAULT_CHUNK_SIZE
+    summary = encode_corpus(args.model, corpus, args.output, chunk_size=chunk_size, shard=args.shard, **common)
+    logger.info("%s: %d chunk(s) encoded, %d already complete", summary.manifest, len(summary.encoded),
+                len(summary.chunks) - len(summary.encoded))  # fmt: skip
+
+
+DEFAULT_CHUNK_SIZE = 10_000
+
+
+def _devices(text: str) -> list[str]:
+    """``cpu,cpu`` or ``cuda:0,cuda:1``: torch device names, comma-separated (a usage error otherwise)."""
+    import torch
+
+    names = [name.strip() for name in text.split(",")]
+    for name in names:
+        try:
+            torch.device(name)
+        except (RuntimeError, ValueError):
+            message = f"expected device names such as cpu,cpu or cuda:0,cuda:1, got {text!r}"
+            raise argparse.ArgumentTypeError(message) from None
+    return names
+
+
+def _add_encode_options(cmd: argparse.ArgumentParser) -> None:
+    cmd.description = (
+        "Streams --input (JSONL, CSV or Parquet records, .txt one text per line; JSON and datasets are read in "
+        "memory) into an output directory of chunk files: chunk-NNNNNN.npy (float32 vectors) and .ids.json, with a "
+        "manifest. Rerun the same command to resume after an interruption; --shard i/n splits the work across "
+        "machines, --devices across processes. An --output ending in .npy writes one array instead (small inputs)."
+    )
+    cmd.add_argument("--output", required=True, help="output directory, or a .npy file name for one array")
+    cmd.add_argument("--overwrite", action="store_true", help="replace an output written with other settings")
+    cmd.add_argument("--batch-size", type=_positive_int, default=32, help="texts per forward pass (default 32)")
+    cmd.add_argument("--chunk-size", type=_positive_int, default=None,
+                     help=f"rows per chunk file (default {DEFAULT_CHUNK_SIZE}); a rerun must keep it")  # fmt: skip
+    cmd.add_argument("--id-column", default=None, help="the records' id column (default: 0-based row numbers)")
+    cmd.add_argument("--shard", type=_shard, default=(0, 1),
+                     help="i/n: encode the chunks whose index %% n == i (one of n machines)")  # fmt: skip
+    cmd.add_argument("--devices", type=_devices, default=None,
+                     help="e.g. cuda:0,cuda:1 or cpu,cpu: one process each (sentence-transformers' pool)")  # fmt: skip
+    cmd.add_argument("--normalize", action="store_true", help="unit-length vectors")
 
 
 def _decode(args: argparse.Namespace) -> None:
@@ -203,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(run=_train)
 
     texts_commands = (
-        ("encode", _encode, "embed texts into a .npy file"),
+        ("encode", _encode, "embed a corpus into chunk files with ids (resumable, shardable), or texts into a .npy"),
         ("decode", _decode, "decode texts' embeddings back to text, with the logit lens"),
     )
     for name, run, what in texts_commands:
@@ -216,9 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="the model's prompt to use, e.g. query, document, STS")  # fmt: skip
         cmd.set_defaults(run=run)
         if name == "encode":
-            cmd.add_argument("--output", required=True, help=".npy file")
-            cmd.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
-            cmd.add_argument("--batch-size", type=int, default=32)
+            _add_encode_options(cmd)
         else:
             cmd.add_argument("--max-new-tokens", type=_positive_int, default=64, help="at most 4096 (default 64)")
             cmd.add_argument("--top-k", type=_positive_int, default=10, help="logit-lens words per text (default 10)")
