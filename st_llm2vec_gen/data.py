@@ -8,6 +8,7 @@ so a bad file fails in a second with the file, line or row to fix.
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 import logging
 import os
@@ -19,11 +20,12 @@ QUERY_COLUMNS = ("query", "prompt", "instruction", "question", "text")
 """Columns tried, in order, for the query text."""
 TEXT_COLUMNS = ("text", "sentence", "query", "prompt", "instruction", "question", "document", "passage")
 """Columns tried, in order, for texts to encode or decode."""
-_FILE_SUFFIXES = (".jsonl", ".json", ".csv", ".txt")
+_FILE_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".csv", ".txt")
 
 
 def read_records(source: str, split: str = "train") -> list[dict[str, Any]]:
-    """Reads the rows of a ``.jsonl``, ``.json`` or ``.csv`` file, or of a `datasets` name or path.
+    """Reads the rows of a ``.jsonl`` (or gzipped ``.jsonl.gz``), ``.json`` or ``.csv`` file, or of a `datasets` name
+    or path.
 
     Args:
         source: The file, a `datasets` directory saved with ``save_to_disk``, or a `datasets` hub name.
@@ -35,7 +37,7 @@ def read_records(source: str, split: str = "train") -> list[dict[str, Any]]:
     """
     if source.endswith(_FILE_SUFFIXES) and not os.path.isfile(source):
         raise FileNotFoundError(f"File not found: {source}")
-    if source.endswith(".jsonl"):
+    if source.endswith((".jsonl", ".jsonl.gz")):
         rows = _read_jsonl(source)
     elif source.endswith(".json"):
         rows = _read_json(source)
@@ -53,7 +55,8 @@ def read_records(source: str, split: str = "train") -> list[dict[str, Any]]:
 
 def _read_jsonl(path: str) -> list[dict[str, Any]]:
     rows = []
-    with open(path, encoding="utf-8") as f:
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as f:
         for number, line in enumerate(f, start=1):
             if not line.strip():
                 continue
@@ -142,15 +145,15 @@ def read_texts(source: str, column: str | None = None, split: str = "train") -> 
     return texts
 
 
-def load_pairs(path: str, limit: int | None = None) -> dict[str, list]:
-    """Reads query/response pairs, refusing missing or empty fields before any model is loaded.
+def load_pairs(path: str | list[str], limit: int | None = None) -> dict[str, list]:
+    """Reads query/response pairs from one file or several, refusing missing or empty fields before any model loads.
 
     Pairs whose response is empty (the LLM answered with nothing) are skipped with a warning: there is no target to
-    reconstruct or align with.
+    reconstruct or align with. With several files, a query already read from an earlier file is skipped.
 
     Args:
-        path: A source :func:`read_records` reads, with ``query`` and ``response`` columns.
-        limit: Use only the first ``limit`` rows.
+        path: A source :func:`read_records` reads, with ``query`` and ``response`` columns, or a list of them.
+        limit: Use only the first ``limit`` pairs.
 
     Returns:
         ``{"query": [...], "response": [...], "truncated": [...]}``; ``truncated`` is each row's flag of a response cut
@@ -160,9 +163,26 @@ def load_pairs(path: str, limit: int | None = None) -> dict[str, list]:
         ValueError: If the ``query`` or ``response`` column is missing, any row has an empty query, or every
             response is empty.
     """
-    rows = read_records(path)[:limit]
-    if not rows:
-        raise ValueError(f"{path} holds no query/response pairs (limit {limit})")
+    paths = [path] if isinstance(path, str) else list(path)
+    if not paths:
+        raise ValueError("No training data given: name at least one file of query/response pairs.")
+    kept: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for source in paths:
+        rows = [row for row in _pairs_of(source) if row["query"] not in seen]
+        seen.update(row["query"] for row in rows)
+        kept += rows
+    kept = kept[:limit]
+    return {
+        "query": [r["query"] for r in kept],
+        "response": [r["response"] for r in kept],
+        "truncated": [bool(r.get("truncated", False)) for r in kept],
+    }
+
+
+def _pairs_of(path: str) -> list[dict[str, Any]]:
+    """The checked rows of one pair file, without those whose response is empty."""
+    rows = read_records(path)
     for column in ("query", "response"):
         bad = [i for i, row in enumerate(rows) if not isinstance(row.get(column), str)]
         if column == "query":
@@ -177,8 +197,4 @@ def load_pairs(path: str, limit: int | None = None) -> dict[str, list]:
         logger.warning("Skipping %d pair(s) of %s with an empty response", len(rows) - len(kept), path)
     if not kept:
         raise ValueError(f"{path}: every response is empty")
-    return {
-        "query": [r["query"] for r in kept],
-        "response": [r["response"] for r in kept],
-        "truncated": [bool(r.get("truncated", False)) for r in kept],
-    }
+    return kept

@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from .model_card import use_model_card
 from .models.backbones import check_dtype
 from .models.config import LLM2VecGenConfig
 from .models.saved_format import atomic_write, check_writable, write_json
+from .sampler import LengthGroupedBatchSampler
 from .settings import build
 from .teachers import Teacher, check_teacher_dim, load_teacher
 
@@ -35,16 +37,24 @@ class TrainConfig:
     schedule planned over 20,000 steps and stopped after 5,000, max length 512, both loss weights 1.0, 10 tokens.
 
     Attributes:
-        data: JSONL/JSON/CSV file of ``query``/``response`` pairs.
+        data: JSONL (or ``.jsonl.gz``)/JSON/CSV file of ``query``/``response`` pairs, or a list of them (a query
+            already read from an earlier file is skipped).
         output_dir: Checkpoints, ``final/`` and ``log_history.json``; an existing run there is never replaced unless
             ``overwrite_output_dir`` (or continued with ``resume_from_checkpoint``).
         model: The module's settings (:class:`LLM2VecGenConfig`); in YAML its keys may also stand at the top level.
         teacher: ``"self"`` (the frozen backbone's mean pooling of the response) or a sentence-transformers model.
         teacher_prompt: Instruction the sentence-transformers teacher puts before each response.
-        teacher_kwargs: Passed to ``SentenceTransformer`` for the teacher (``trust_remote_code``, ``model_kwargs``
-            such as ``{"dtype": "bfloat16"}``, ``device``, ...), e.g. for the paper's LLM2Vec teacher.
+        teacher_kwargs: Options of the teacher: for ``self``, ``layer`` and ``style`` (see
+            :class:`~st_llm2vec_gen.teachers.SelfTeacher`); for a sentence-transformers teacher, arguments of
+            ``SentenceTransformer`` (``trust_remote_code``, ``model_kwargs`` such as ``{"dtype": "bfloat16"}``, ...),
+            e.g. for the paper's LLM2Vec teacher.
         teacher_normalized: Whether the teacher's vectors pass its ``Normalize`` module; ``False`` takes them before it
             (a unit-norm target makes the MSE tiny next to the reconstruction term).
+        contrastive_weight: Weight of the optional in-batch contrastive term (0: the paper's objective).
+        temperature: Its temperature.
+        group_by_length: Batches of pairs of similar length (:class:`LengthGroupedBatchSampler`): less padding.
+        query_prompt: Instruction put before each training query (as ``encode_query`` does at inference), except
+            queries that already start with one of the model's prompts (e.g. wrapped passages); ``None``: none.
         batch_size: Global batch size: split over devices and gradient accumulation, the same on 1 or 2 GPUs.
         max_steps: Optimizer steps to train.
         schedule_steps: Steps the linear decay is planned over (the paper: 20,000, stopped at 5,000); ``None``: decay
@@ -54,7 +64,7 @@ class TrainConfig:
         extra_args: Any other ``SentenceTransformerTrainingArguments``.
     """
 
-    data: str = "training/data/responses.jsonl"
+    data: str | list[str] = "training/data/responses.jsonl"
     output_dir: str = "outputs/llm2vec-gen"
     model: LLM2VecGenConfig = field(default_factory=LLM2VecGenConfig)
     teacher: str = "self"
@@ -69,6 +79,10 @@ class TrainConfig:
     schedule_steps: int | None = 20000
     alignment_weight: float = 1.0
     reconstruction_weight: float = 1.0
+    contrastive_weight: float = 0.0
+    temperature: float = 0.05
+    query_prompt: str | None = None
+    group_by_length: bool = True
     dtype: str | None = None
     bf16: bool = False
     activation_checkpointing: bool = False
@@ -143,14 +157,19 @@ def train(config: TrainConfig):
     teacher = None if config.teacher == "self" else _sentence_transformer_teacher(config)
     model = create_model(**_module_kwargs(config, teacher.dim if teacher else None))
     module = model[0]
-    teacher = teacher or load_teacher("self", module)
+    teacher = teacher or load_teacher("self", module, **config.teacher_kwargs)
     check_teacher_dim(teacher, module)
     args = training_arguments(config)
     with args.main_process_first(desc="teacher labels"):  # rank 0 embeds; the others read its file
         labels = teacher_labels(config, teacher, pairs["response"])
     del teacher
-    dataset = Dataset.from_dict({**pairs, "label": labels})
-    loss = LLM2VecGenLoss(model, config.alignment_weight, config.reconstruction_weight)
+    if any(pairs["truncated"]):  # one more label column: the cut responses' EOS is no target (LLM2VecGenLoss)
+        labels = np.concatenate([labels, np.asarray(pairs["truncated"], dtype=labels.dtype)[:, None]], axis=1)
+    queries = with_prompt(pairs["query"], config.query_prompt, model.prompts.values())
+    dataset = Dataset.from_dict({"query": queries, "response": pairs["response"], "label": labels})
+    loss = LLM2VecGenLoss(
+        model, config.alignment_weight, config.reconstruction_weight, config.contrastive_weight, config.temperature
+    )
     trainer = LLM2VecGenTrainer(
         model=model, args=args, train_dataset=dataset, loss=loss, callbacks=[StopAtStep(config.max_steps)]
     )
@@ -163,6 +182,16 @@ def train(config: TrainConfig):
         model.save(os.path.join(config.output_dir, "final"))
         write_json(os.path.join(config.output_dir, "log_history.json"), trainer.state.log_history)
     return model
+
+
+def with_prompt(queries: list[str], prompt: str | None, known: Iterable[str]) -> list[str]:
+    """Each query with ``prompt`` before it, joined as ``LLM2VecGen.preprocess`` joins ST prompts, unless it already
+    starts with one of the ``known`` prompts."""
+    if not prompt:
+        return queries
+    known = tuple(p for p in known if p)
+    sep = "" if prompt[-1].isspace() else " "
+    return [q if q.startswith(known) else prompt + sep + q for q in queries]
 
 
 def _check_output_dir(config: TrainConfig) -> None:
@@ -283,6 +312,7 @@ def training_arguments(config: TrainConfig) -> Any:
         seed=config.seed,
         report_to=[],
         ddp_find_unused_parameters=False,
+        **({"batch_sampler": LengthGroupedBatchSampler} if config.group_by_length else {}),
         **config.extra_args,
     )
 

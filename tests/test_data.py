@@ -107,3 +107,18 @@ def test_training_still_exports_load_pairs():
 
     assert training.load_pairs is load_pairs
 
+
+
+def test_pairs_from_several_files_gzip_included_skip_repeated_queries(tmp_path):
+    import gzip
+
+    first = write_jsonl(tmp_path / "a.jsonl", [{"query": "q1", "response": "a1"}, {"query": "q2", "response": "a2"}])
+    second = tmp_path / "b.jsonl.gz"
+    rows = [{"query": "q2", "response": "other"}, {"query": "q3", "response": "a3", "truncated": True}]
+    with gzip.open(second, "wt", encoding="utf-8") as f:
+        f.writelines(json.dumps(r) + "\n" for r in rows)
+    pairs = load_pairs([first, str(second)])
+    assert pairs == {"query": ["q1", "q2", "q3"], "response": ["a1", "a2", "a3"], "truncated": [False, False, True]}
+    assert load_pairs([first, str(second)], limit=2)["query"] == ["q1", "q2"]
+    with pytest.raises(ValueError, match="No training data"):
+        load_pairs([])

@@ -11,7 +11,7 @@ from sentence_transformers import SentenceTransformer
 
 from st_llm2vec_gen import LLM2VecGenLoss, create_model
 from st_llm2vec_gen.models import LLM2VecGenConfig
-from st_llm2vec_gen.training import TrainConfig, per_device_batch_size, train, training_arguments
+from st_llm2vec_gen.training import TrainConfig, per_device_batch_size, train, training_arguments, with_prompt
 
 RECIPES = sorted((Path(__file__).parents[1] / "training" / "recipes").glob("*.yaml"))
 
@@ -143,3 +143,11 @@ def test_non_finite_teacher_labels_are_refused(llama_path, tmp_path, monkeypatch
     )  # fmt: skip
     with pytest.raises(ValueError, match="NaN or infinite"):
         train(config)
+
+
+def test_query_prompt_joins_as_at_inference_and_spares_wrapped_passages():
+    prompts = ["Generate a passage that answers this question:", "Summarize the following passage:"]
+    queries = ["Where do polar bears live?", "Summarize the following passage: Polar bears live on sea ice."]
+    out = with_prompt(queries, prompts[0], prompts)
+    assert out == [f"{prompts[0]} {queries[0]}", queries[1]]
+    assert with_prompt(queries, None, prompts) == queries
