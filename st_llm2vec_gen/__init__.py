@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from .factory import create_model
-from .losses import LLM2VecGenLoss
+from .losses import LLM2VecGenLoss, ReconstructionRegularizedLoss
 from .models import EMBEDDED_BACKBONE, LLM2VecGen
 from .prompts import DEFAULT_PROMPTS
 from .trainer import LLM2VecGenTrainer
@@ -15,5 +15,5 @@ DEFAULT_MODEL = str(Path(__file__).parent / "default_model")
 
 __all__ = [
     "DEFAULT_MODEL", "DEFAULT_PROMPTS", "EMBEDDED_BACKBONE", "LLM2VecGen", "LLM2VecGenLoss", "LLM2VecGenTrainer",
-    "create_model",
+    "ReconstructionRegularizedLoss", "create_model",
 ]  # fmt: skip

@@ -43,3 +43,10 @@ def test_decoding(chat_model_dir, queries):
     out = run("decoding.py", chat_model_dir, "--max-new-tokens", "4", *queries)
     for field in ("Query:", "Decoded:", "Logit lens:", "LLM answer:"):
         assert out.count(field) == (len(queries) or 3), field
+
+
+def test_finetune_mnrl_with_the_regulariser(chat_model_dir, tmp_path):
+    out = run("finetune_mnrl.py", chat_model_dir, "--steps", "2", "--pairs", "8", "--output", str(tmp_path / "ft"))
+    assert out.count("Question:") == 2 and out.count("Decoded:") == 2 and "Similarity" in out
+    assert re.search(r"held-out answers: [0-9.]+ before, [0-9.]+ after", out)
+    assert (tmp_path / "ft" / "model.safetensors").is_file()
