@@ -12,6 +12,7 @@ import gzip
 import json
 import logging
 import os
+from collections.abc import Iterator
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -54,7 +55,15 @@ def read_records(source: str, split: str = "train") -> list[dict[str, Any]]:
 
 
 def _read_jsonl(path: str) -> list[dict[str, Any]]:
-    rows = []
+    return [row for _, row in iter_jsonl(path)]
+
+
+def iter_jsonl(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yields ``(line number, object)`` for each non-blank line of a ``.jsonl`` (or gzipped ``.jsonl.gz``) file.
+
+    Raises:
+        ValueError: For a line that is not valid JSON or not a JSON object, naming the file and line.
+    """
     opener = gzip.open if path.endswith(".gz") else open
     with opener(path, "rt", encoding="utf-8") as f:
         for number, line in enumerate(f, start=1):
@@ -66,8 +75,7 @@ def _read_jsonl(path: str) -> list[dict[str, Any]]:
                 raise ValueError(f"{path}:{number} is not valid JSON: {error}") from None
             if not isinstance(row, dict):
                 raise ValueError(f"{path}:{number} is a JSON {type(row).__name__}, not an object")
-            rows.append(row)
-    return rows
+            yield number, row
 
 
 def _read_json(path: str) -> list[dict[str, Any]]:

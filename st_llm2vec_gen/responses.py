@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from dataclasses import asdict, replace
 from typing import Any
 
@@ -23,6 +22,7 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from .engines import Engine, Generation, GenerationSettings, TransformersEngine, chat_prompts
+from .models.saved_format import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -111,18 +111,15 @@ def _append_rows(path: str, rows: list[dict[str, Any]]) -> None:
 
 
 def _write_json_atomic(path: str, value: Any) -> None:
-    """Writes ``value`` as JSON to a temporary file beside ``path``, then renames it over ``path``."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, temp = tempfile.mkstemp(dir=directory, prefix=os.path.basename(path) + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+    """Writes ``value`` as JSON (keys in their order), synced to disk, to a temporary file renamed over ``path``."""
+
+    def dump(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as f:
             json.dump(value, f, indent=2)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        os.unlink(temp)
-        raise
+
+    atomic_write(path, dump)
 
 
 def _settings_path(output_path: str) -> str:

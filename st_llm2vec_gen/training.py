@@ -15,13 +15,14 @@ from typing import Any
 import numpy as np
 from transformers import TrainerCallback
 
+from .corpus import save_npy
 from .data import load_pairs
 from .factory import create_model
 from .losses import LLM2VecGenLoss
 from .model_card import use_model_card
 from .models.backbones import check_dtype
 from .models.config import LLM2VecGenConfig
-from .models.saved_format import atomic_write, check_writable, write_json
+from .models.saved_format import check_writable, write_json
 from .sampler import LengthGroupedBatchSampler
 from .settings import build
 from .teachers import Teacher, check_teacher_dim, load_teacher
@@ -280,13 +281,8 @@ def teacher_labels(config: TrainConfig, teacher: Teacher, responses: list[str]) 
     if not np.isfinite(labels).all():
         raise ValueError(f"The teacher {config.teacher!r} returned NaN or infinite embeddings: training would diverge.")
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda tmp: _save_npy(tmp, labels))
+    save_npy(path, labels)
     return labels
-
-
-def _save_npy(path: str, array: np.ndarray) -> None:
-    with open(path, "wb") as f:  # a file object: np.save would add ".npy" to a temporary name
-        np.save(f, array)
 
 
 def training_arguments(config: TrainConfig) -> Any:

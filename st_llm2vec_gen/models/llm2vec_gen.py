@@ -32,7 +32,7 @@ from .backbones import freeze, load_backbone, looks_like_path
 from .config import EMBEDDED_BACKBONE, BackboneShape, LLM2VecGenConfig
 from .decoding import DecodingMixin
 from .head import init_head
-from .inputs import validate_texts
+from .inputs import tokenize_responses, tokenize_texts, validate_texts
 from .saved_format import (
     BACKBONE_FOLDER,
     CONFIG_NAME,
@@ -220,23 +220,7 @@ class LLM2VecGen(DecodingMixin, InputModule):
         max_length = kwargs.get("max_length") or self.max_seq_length
         if task == "response":
             return self.preprocess_responses(texts, max_length)
-        if prompt:
-            sep = "" if prompt[-1].isspace() else " "
-            texts = [prompt + sep + text for text in texts]
-        encoded = self.tokenizer(
-            texts,
-            padding=True,
-            truncation=True,
-            max_length=max_length - self.num_tokens,
-            padding_side="left",
-            return_tensors="pt",
-        )
-        batch = encoded["input_ids"].shape[0]
-        slots = torch.full((batch, self.num_tokens), self.tokenizer.pad_token_id, dtype=torch.long)
-        return {
-            "input_ids": torch.cat([encoded["input_ids"], slots], dim=1),  # (B, L)
-            "attention_mask": torch.cat([encoded["attention_mask"], torch.ones_like(slots)], dim=1),  # (B, L)
-        }
+        return tokenize_texts(self.tokenizer, texts, prompt, max_length, self.num_tokens)
 
     def preprocess_responses(self, texts: Sequence[str], max_length: int | None = None) -> dict[str, torch.Tensor]:
         """Tokenizes responses as decoder targets: no special tokens but the backbone's EOS at the end, right-padded.
@@ -244,12 +228,7 @@ class LLM2VecGen(DecodingMixin, InputModule):
         Returns:
             ``input_ids`` and ``attention_mask`` (B, T), T <= ``max_length``; a cut response keeps its EOS.
         """
-        limit = (max_length or self.max_seq_length) - 1
-        ids = self.tokenizer(list(texts), add_special_tokens=False, truncation=True, max_length=limit)["input_ids"]
-        eos = self.eos_token_id
-        rows = {"input_ids": [row + [eos] for row in ids]}
-        padded = self.tokenizer.pad(rows, padding_side="right", return_tensors="pt")
-        return {"input_ids": padded["input_ids"], "attention_mask": padded["attention_mask"]}  # (B, T)
+        return tokenize_responses(self.tokenizer, texts, max_length or self.max_seq_length, self.eos_token_id)
 
     @property
     def eos_token_id(self) -> int:

@@ -129,13 +129,18 @@ def test_convert_records_a_relative_base_model_as_absolute(published, llama_path
     assert json.loads((tmp_path / "out" / "llm2vec_gen_config.json").read_text())["backbone_name_or_path"] == llama_path
 
 
-def test_convert_overwrite_removes_the_old_self_contained_model(published, model, tmp_path):
-    dst = tmp_path / "dst"
+def save_self_contained(model, dst: Path) -> Path:
+    """Saves ``model`` with its backbone and code into ``dst``, leaving the model as it was."""
     model[0].store_backbone = True
     try:
         model.save(str(dst))
     finally:
         model[0].store_backbone = False
+    return dst
+
+
+def test_convert_overwrite_removes_the_old_self_contained_model(published, model, tmp_path):
+    dst = save_self_contained(model, tmp_path / "dst")
     (dst / "notes.txt").write_text("mine")  # not ours: must survive
     (dst / "extra").mkdir()
     convert_checkpoint(str(published), str(dst), overwrite=True)
@@ -147,12 +152,7 @@ def test_convert_overwrite_removes_the_old_self_contained_model(published, model
 
 
 def test_convert_overwrite_keeps_a_backbone_it_refers_to(published, model, tmp_path):
-    dst = tmp_path / "dst"
-    model[0].store_backbone = True
-    try:
-        model.save(str(dst))
-    finally:
-        model[0].store_backbone = False
+    dst = save_self_contained(model, tmp_path / "dst")
     convert_checkpoint(str(published), str(dst), base_model=str(dst / "backbone"), overwrite=True)
     assert (dst / "backbone" / "config.json").is_file() and not (dst / "st_llm2vec_gen.py").exists()
     assert load(dst).encode(["x"]).shape == (1, 24)
