@@ -203,7 +203,8 @@ def _evaluate(args: argparse.Namespace) -> None:
         model=model, tasks=args.tasks, methods=args.methods, teacher=args.teacher, data_dir=args.data_dir,
         sizes=SuiteSizes.tiny() if args.tiny else SuiteSizes(), batch_size=args.batch_size,
         max_seq_length=args.max_seq_length, hyde_max_new_tokens=args.hyde_max_new_tokens,
-        interpretability=not args.no_interpretability, output=args.output,
+        interpretability=not args.no_interpretability, prompts=args.prompts, quantize=args.quantize,
+        output=args.output,
     )  # fmt: skip
     results = run_suite(config)
     if args.markdown:
@@ -295,6 +296,8 @@ def _add_settings(gen: argparse.ArgumentParser) -> None:
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     from . import DEFAULT_MODEL
     from .evaluation import METHODS, OFFLINE_TASKS
+    from .evaluation.suite import PROMPT_SOURCES
+    from .quantization import QUANTIZATIONS
 
     ev = sub.add_parser(
         "evaluate",
@@ -320,6 +323,14 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--hyde-max-new-tokens", type=int, default=48)
     ev.add_argument("--tiny", action="store_true", help="a few texts per task: a smoke run in minutes")
     ev.add_argument("--no-interpretability", action="store_true", help="skip the decoded-samples report")
+    ev.add_argument(
+        "--prompts",
+        choices=PROMPT_SOURCES,
+        default="paper",
+        help="'paper': the published per-task instruction for each mteb task that has one, as the paper's runner "
+        "(default); 'saved': the model's saved prompts only. The bundled offline tasks always use the saved ones",
+    )
+    ev.add_argument("--quantize", choices=QUANTIZATIONS, default=None, help="encode with the backbone in int8 (CPU)")
     ev.set_defaults(run=_evaluate)
 
 

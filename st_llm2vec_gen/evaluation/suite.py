@@ -22,6 +22,8 @@ from typing import Any
 
 import torch
 
+from ..mteb_prompts import apply_paper_prompts
+from ..quantization import QUANTIZATIONS, quantize_for_cpu
 from ..responses import GenerationSettings
 from ..teachers import Teacher, load_teacher
 from .baselines import BackbonePool, BackbonePooling, HyDE, TeacherEncoder
@@ -32,6 +34,9 @@ from .tasks import OFFLINE_TASKS
 logger = logging.getLogger(__name__)
 
 METHODS = ("llm2vec_gen", "teacher", "mean_pooling", "last_token_pooling", "hyde", "minilm")
+PROMPT_SOURCES = ("paper", "saved")
+"""``paper``: the published per-task instructions where mteb knows the task (see ``mteb_prompts``); ``saved``: the
+model's own prompts only."""
 PAPER_LITE = [
     "ArguAna",
     "ClimateFEVERHardNegatives",
@@ -64,6 +69,10 @@ class EvaluationConfig:
         hyde_max_new_tokens: Tokens HyDE generates per query (greedy).
         timing_queries: SciFact queries used to time each method per query.
         interpretability: Whether to decode sample queries and report their logit lens.
+        prompts: ``"paper"`` adds the published per-task instruction of every mteb task that has one to the model's
+            prompts (the offline tasks have none and keep the saved prompts); ``"saved"`` uses the saved ones only.
+        quantize: ``"int8"`` runs the model's backbone in int8 while it encodes (CPU; see ``quantization``). The
+            baselines sharing the backbone stay in full precision.
         output: Where to write the results JSON (not written when ``None``).
     """
 
@@ -79,6 +88,8 @@ class EvaluationConfig:
     hyde_max_new_tokens: int = 48
     timing_queries: int = 32
     interpretability: bool = True
+    prompts: str = "paper"
+    quantize: str | None = None
     output: str | None = None
 
     def __post_init__(self) -> None:
@@ -87,6 +98,10 @@ class EvaluationConfig:
             raise ValueError(f"Unknown methods {unknown}; choose from {list(METHODS)}.")
         if not self.tasks:
             raise ValueError("No tasks given.")
+        if self.prompts not in PROMPT_SOURCES:
+            raise ValueError(f"Unknown prompts {self.prompts!r}; choose from {list(PROMPT_SOURCES)}.")
+        if self.quantize is not None and self.quantize not in QUANTIZATIONS:
+            raise ValueError(f"Unknown quantisation {self.quantize!r}; choose from {list(QUANTIZATIONS)}.")
 
 
 def resolve_tasks(names: list[str], data_dir: str | Path | None, sizes: SuiteSizes) -> list[Any]:
@@ -124,12 +139,16 @@ def _load_data(tasks: list[Any]) -> None:
             raise ValueError(f"Task {task.metadata.name} could not load its data from the {where}: {error}") from error
 
 
-def _load_models(config: EvaluationConfig) -> dict[str, Any]:
+def _load_models(config: EvaluationConfig, tasks: list[Any]) -> dict[str, Any]:
     """The mteb-ready model of each method; the baselines share the LLM2Vec-Gen model's backbone."""
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(config.model, trust_remote_code=True)
     model.max_seq_length = min(model.max_seq_length, config.max_seq_length)
+    if config.prompts == "paper":
+        apply_paper_prompts(model, tasks)
+    if config.quantize:
+        quantize_for_cpu(model, config.quantize)
     pool = BackbonePool(model[0], config.batch_size, config.max_seq_length)
     models: dict[str, Any] = {
         "llm2vec_gen": model,
@@ -205,7 +224,7 @@ def run_suite(config: EvaluationConfig) -> dict[str, Any]:
 
     tasks = resolve_tasks(config.tasks, config.data_dir, config.sizes)
     _load_data(tasks)  # before any model: a missing file or an unreachable hub fails fast
-    models = _load_models(config)
+    models = _load_models(config, tasks)
     data_dir = Path(config.data_dir) if config.data_dir else default_data_dir()
     timing = list(read_scifact(data_dir, None, 0, config.sizes.seed)["queries"].values())[: config.timing_queries]
     results: dict[str, Any] = {

@@ -85,3 +85,38 @@ def test_evaluate_command_refuses_to_overwrite_and_unknown_tasks(chat_model_dir,
     ]
     assert main(args) == 1
     assert "Unknown task 'NoSuchTask'" in capsys.readouterr().err
+
+
+def test_published_prompts_and_int8_reach_the_evaluated_model_only(chat_model_dir, data_dir):
+    from st_llm2vec_gen.evaluation.suite import _load_models
+    from st_llm2vec_gen.quantization import quantization
+
+    config = EvaluationConfig(model=chat_model_dir, methods=["llm2vec_gen", "mean_pooling"], quantize="int8")
+    models = _load_models(config, ["SciFact", "OfflineSciFact"])
+    model = models["llm2vec_gen"]
+    assert model.prompts["SciFact-document"] == "Summarize the following passage:"
+    assert "OfflineSciFact" not in model.prompts
+    assert quantization(model) == "int8"
+    texts = ["Polar bears live on the sea ice.", "Paris"]
+    pooled = models["mean_pooling"].pool
+    with torch.no_grad():
+        shared = pooled.module.mean_pooled(**pooled.module.preprocess(texts, task="response"))
+    saved = _load_models(EvaluationConfig(model=chat_model_dir, methods=["llm2vec_gen"], prompts="saved"), ["SciFact"])
+    assert "SciFact" not in saved["llm2vec_gen"].prompts and quantization(saved["llm2vec_gen"]) is None
+    module = saved["llm2vec_gen"][0]
+    with torch.no_grad():
+        torch.testing.assert_close(module.mean_pooled(**module.preprocess(texts, task="response")), shared)
+    with pytest.raises(ValueError, match="prompts"):
+        EvaluationConfig(model=chat_model_dir, prompts="mine")
+    with pytest.raises(ValueError, match="quantisation"):
+        EvaluationConfig(model=chat_model_dir, quantize="int4")
+
+
+def test_evaluate_command_passes_prompts_and_quantisation(chat_model_dir, data_dir, tmp_path):
+    output = tmp_path / "int8.json"
+    args = ["evaluate", "--model", chat_model_dir, "--data-dir", str(data_dir), "--tasks", "OfflineSTSBenchmark",
+            "--methods", "llm2vec_gen", "--tiny", "--no-interpretability", "--prompts", "saved", "--quantize", "int8",
+            "--output", str(output)]  # fmt: skip
+    assert main(args) == 0
+    config = json.loads(output.read_text())["config"]
+    assert (config["prompts"], config["quantize"]) == ("saved", "int8")
