@@ -4,10 +4,11 @@
 
 Pairs are (question, passage that answers it); here the committed SmolLM2 answers of training/data stand in for a
 user's labelled passages. The standard SentenceTransformerTrainer trains only the head (the backbone is frozen);
-ReconstructionRegularizedLoss adds the reconstruction of each question's own answer (the `response` column, routed to
-the module as decoder targets) to MNRL, so that the fine-tuned embedding still decodes to text. `--weight 0` trains
-MNRL alone. Any other sentence-transformers loss (CoSENTLoss, MatryoshkaLoss, ...) fits in the same place. The
-reconstruction loss of 8 held-out questions' answers, before and after, shows how decodable the embedding stayed.
+ReconstructionRegularizedLoss adds the reconstruction of each question's own answer (the `llm_answer` column, routed
+to the module's `response` task as decoder targets) to MNRL, so that the fine-tuned embedding still decodes to text.
+`--weight 0` trains MNRL alone. Any other sentence-transformers loss (CoSENTLoss, MatryoshkaLoss, ...) fits in the
+same place. The reconstruction loss of 8 held-out questions' answers, before and after, shows how decodable the
+embedding stayed.
 """
 
 import argparse
@@ -46,7 +47,7 @@ def main() -> None:
     rows = [json.loads(line) for line in lines[: args.pairs]]
     held_out = [json.loads(line) for line in lines[args.pairs : args.pairs + 8]]
     questions, passages = [r["query"] for r in rows], [r["response"] for r in rows]
-    train = Dataset.from_dict({"anchor": questions, "positive": passages, "response": passages})
+    train = Dataset.from_dict({"anchor": questions, "positive": passages, "llm_answer": passages})
 
     model = SentenceTransformer(args.model, trust_remote_code=True)
     model.max_seq_length = min(model.max_seq_length, 128)
@@ -54,7 +55,7 @@ def main() -> None:
     training_args = SentenceTransformerTrainingArguments(
         output_dir=args.output,
         prompts={"anchor": model.prompts["query"], "positive": model.prompts["document"]},  # as at inference
-        router_mapping={"response": "response"},  # the answers become decoder targets, not a third text column
+        router_mapping={"llm_answer": "response"},  # the answers become decoder targets, not a third text column
         max_steps=args.steps,
         per_device_train_batch_size=8,
         learning_rate=2e-4,

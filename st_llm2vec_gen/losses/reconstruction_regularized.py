@@ -13,8 +13,8 @@ from torch import nn
 from ..models.llm2vec_gen import LLM2VecGen
 
 RESPONSE_HINT = (
-    "ReconstructionRegularizedLoss needs reconstruction targets: a 'response' column tokenized as decoder targets "
-    "(router_mapping={'response': 'response'} in the training arguments), or `replay` pairs."
+    "ReconstructionRegularizedLoss needs reconstruction targets: a column of answers routed to the 'response' task "
+    "(router_mapping={'<column>': 'response'} in the training arguments), or `replay` pairs."
 )
 
 
@@ -29,9 +29,10 @@ class ReconstructionRegularizedLoss(nn.Module):
 
     Reconstruction targets, in order of preference:
 
-    1. A ``response`` column (with ``router_mapping={"response": "response"}``): the LLM's own answer to each anchor
-       (the first text column), e.g. from ``llm2vec-gen generate``. This is the paper's term on the fine-tuning data
-       itself, at no extra forward pass: the anchor's soft prompt from the wrapped loss's own pass is reused.
+    1. A column routed to the ``response`` task (``router_mapping={"llm_answer": "response"}``, any column name):
+       the LLM's own answer to each anchor (the first text column), e.g. from ``llm2vec-gen generate``. This is the
+       paper's term on the fine-tuning data itself, at no extra forward pass: the anchor's soft prompt from the
+       wrapped loss's own pass is reused.
     2. ``replay``: a fixed set of (text, response) pairs, e.g. those the head was first trained on, of which
        ``replay_batch_size`` are reconstructed at every step (rehearsal), for labelled pairs without answers. Costs
        one extra forward pass over that many texts per step.
@@ -88,9 +89,9 @@ class ReconstructionRegularizedLoss(nn.Module):
         responses = [f for f in sentence_features if f.get("task") == "response"]
         texts = [f for f in sentence_features if f.get("task") != "response"]
         if len(responses) > 1:
-            raise ValueError(f"Expected at most one response column, got {len(responses)}.")
+            raise ValueError(f"Expected at most one column routed to 'response', got {len(responses)}.")
         if not texts:
-            raise ValueError("No text column: the wrapped loss needs at least one column besides 'response'.")
+            raise ValueError("No text column: the wrapped loss needs at least one column besides the answers.")
         inner = self.loss(texts, labels)
         parts = dict(inner) if isinstance(inner, dict) else {type(self.loss).__name__: inner}
         if self.weight:

@@ -102,7 +102,7 @@ def test_bad_setups_get_clear_errors(model):
     with pytest.raises(ValueError, match="router_mapping"):
         ReconstructionRegularizedLoss(model, mnrl)(plain, None)
     assert set(ReconstructionRegularizedLoss(model, mnrl, weight=0)(plain, None)) == {"MultipleNegativesRankingLoss"}
-    with pytest.raises(ValueError, match="at most one response column"):
+    with pytest.raises(ValueError, match="at most one column routed"):
         ReconstructionRegularizedLoss(model, mnrl)([*plain, response_features(model), response_features(model)], None)
     for bad in (-1.0, float("nan"), True):
         with pytest.raises(ValueError, match="weight"):
@@ -142,9 +142,9 @@ def test_trainer_matryoshka_with_the_regulariser_then_truncate_dim(llama_path, t
     model = create_model(llama_path, num_tokens=3, max_seq_length=40)
     backbone_before = {k: v.clone() for k, v in model[0].backbone.state_dict().items()}
     head_before = {k: v.detach().clone() for k, v in model[0].trainable_state_dict().items()}
-    data = Dataset.from_dict({"anchor": ANCHORS * 2, "positive": POSITIVES * 2, "response": RESPONSES * 2})
+    data = Dataset.from_dict({"anchor": ANCHORS * 2, "positive": POSITIVES * 2, "llm_answer": RESPONSES * 2})
     args = SentenceTransformerTrainingArguments(
-        output_dir=str(tmp_path / "run"), router_mapping={"response": "response"}, max_steps=3,
+        output_dir=str(tmp_path / "run"), router_mapping={"llm_answer": "response"}, max_steps=3,
         per_device_train_batch_size=4, learning_rate=1e-2, save_strategy="no", report_to=[], use_cpu=True,
     )  # fmt: skip
     matryoshka = MatryoshkaLoss(model, MultipleNegativesRankingLoss(model), [32, 16])
