@@ -201,6 +201,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     model = _check_model(args.model)
     config = EvaluationConfig(
         model=model, tasks=args.tasks, methods=args.methods, teacher=args.teacher, data_dir=args.data_dir,
+        teacher_kwargs=_json_object(args.teacher_kwargs, "--teacher-kwargs"),
         sizes=SuiteSizes.tiny() if args.tiny else SuiteSizes(), batch_size=args.batch_size,
         max_seq_length=args.max_seq_length, hyde_max_new_tokens=args.hyde_max_new_tokens,
         interpretability=not args.no_interpretability, prompts=args.prompts, quantize=args.quantize,
@@ -210,6 +211,20 @@ def _evaluate(args: argparse.Namespace) -> None:
     if args.markdown:
         Path(args.markdown).write_text(markdown_report(results) + "\n", encoding="utf-8")
     print(markdown_report(results))
+
+
+def _missing_extra(reason: str) -> None:
+    raise ImportError(f"evaluate needs the eval extra: pip install 'st-llm2vec-gen[eval]' ({reason})")
+
+
+def _json_object(text: str, option: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{option} must be a JSON object, e.g. '{{\"layer\": 20}}': {error}") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{option} must be a JSON object, got {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -295,9 +310,16 @@ def _add_settings(gen: argparse.ArgumentParser) -> None:
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     from . import DEFAULT_MODEL
-    from .evaluation import METHODS, OFFLINE_TASKS
-    from .evaluation.suite import PROMPT_SOURCES
     from .quantization import QUANTIZATIONS
+
+    try:
+        from .evaluation import METHODS, OFFLINE_TASKS
+        from .evaluation.suite import PROMPT_SOURCES
+    except ImportError as error:  # the `eval` extra (mteb) is not installed: every other command still works
+        reason = str(error)
+        missing = sub.add_parser("evaluate", help="mteb evaluation (needs: pip install 'st-llm2vec-gen[eval]')")
+        missing.set_defaults(run=lambda args: _missing_extra(reason))
+        return
 
     ev = sub.add_parser(
         "evaluate",
@@ -310,6 +332,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--tasks", nargs="+", default=["offline"], help="task or benchmark names (default: offline)")
     ev.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS, help="what to evaluate")
     ev.add_argument("--teacher", default="self", help="'self' or the teacher's sentence-transformers path/id")
+    ev.add_argument("--teacher-kwargs", default="{}", help="teacher options as JSON, e.g. '{\"layer\": 20}'")
     ev.add_argument(
         "--data-dir",
         default=None,

@@ -150,3 +150,16 @@ def test_generate_killed_and_rerun_loses_and_duplicates_nothing(chat_backbone, t
     assert sorted(r["id"] for r in rows) == list(range(40))  # each query exactly once
     assert all(r["query"] == f"question {r['id']}?" for r in rows)
     assert out.read_bytes().startswith(kept)
+
+
+def test_commands_work_without_the_eval_extra(capsys):
+    """mteb is an extra: without it `--help`, train, generate, ... still parse; evaluate names the extra."""
+    code = (
+        "import sys; sys.modules['mteb'] = None\n"  # importing mteb now raises ImportError, as when it is missing
+        "from st_llm2vec_gen.cli import build_parser, main\n"
+        "build_parser().parse_args(['train', 'recipe.yaml'])\n"
+        "assert main(['evaluate']) == 1\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "pip install 'st-llm2vec-gen[eval]'" in result.stderr and "Traceback" not in result.stderr

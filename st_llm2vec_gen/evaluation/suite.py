@@ -62,7 +62,7 @@ class EvaluationConfig:
         methods: Which of ``METHODS`` to run.
         teacher: ``"self"`` or a sentence-transformers model path or id.
         teacher_kwargs: The teacher's options, as in ``TrainConfig.teacher_kwargs`` (e.g. ``{"layer": 20}``).
-        data_dir: Folder of the bundled data (default: ``shared/data`` beside the repo, or ``$ST_LLM2VEC_GEN_DATA``).
+        data_dir: Folder of the evaluation data (default: the data bundled in the package, or ``$ST_LLM2VEC_GEN_DATA``).
         sizes: Subsample sizes of the offline tasks.
         batch_size: Texts per forward pass for every method.
         max_seq_length: Tokens per text for every method (longer texts are cut).
