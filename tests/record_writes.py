@@ -2,7 +2,8 @@
 
     python -m torch.distributed.run --nproc_per_node 2 tests/record_writes.py LOG train RECIPE
 
-Used by tests/test_ddp.py to check that each checkpoint file is written by one rank only.
+Used by tests/test_ddp.py to check that each checkpoint file is written by one rank only, and how many times each
+rank loads a backbone (``LOAD`` lines).
 """
 
 from __future__ import annotations
@@ -34,7 +35,22 @@ def recording_replace(src, dst, *args, **kwargs):
 
 builtins.open, os.replace = recording_open, recording_replace
 
+
+def _record_backbone_loads() -> None:
+    """Logs ``rank<TAB>LOAD`` for every causal-LM weight load: one per rank means one backbone in memory."""
+    from transformers import AutoModelForCausalLM
+
+    load = AutoModelForCausalLM.from_pretrained
+
+    def recording_load(*args, **kwargs):
+        _record("LOAD")
+        return load(*args, **kwargs)
+
+    AutoModelForCausalLM.from_pretrained = recording_load
+
+
 if __name__ == "__main__":
+    _record_backbone_loads()
     from st_llm2vec_gen.cli import main
 
     sys.exit(main(sys.argv[1:]))

@@ -32,6 +32,7 @@ def test_torchrun_two_processes(llama_path, tmp_path):
     for line in log.read_text().splitlines():
         rank, path = line.split("\t")
         writers.setdefault(path, set()).add(rank)
+    assert _loads(log) == {"0": 1, "1": 1}
     checkpoint_files = {p: r for p, r in writers.items() if "/checkpoint-" in p and "/.tmp" not in p}
     assert any(p.endswith("model.safetensors") for p in checkpoint_files)
     assert {p: r for p, r in checkpoint_files.items() if len(r) > 1} == {}  # one writer per checkpoint file
@@ -41,3 +42,22 @@ def test_torchrun_two_processes(llama_path, tmp_path):
     assert history[-1]["epoch"] == 0.75
     model = SentenceTransformer(str(tmp_path / "out" / "final"), trust_remote_code=True)
     assert model.encode(["Where do bears live?"]).shape == (1, 32)
+
+    # Resume both ranks from the newest complete checkpoint: each still holds one backbone (sentence-transformers'
+    # own resume would load a second one per rank), and the teacher labels are read from output_dir, not recomputed.
+    resumed = tmp_path / "resume.tsv"
+    cmd[cmd.index(str(log))] = str(resumed)
+    cmd += ["--set", "max_steps=4", "--set", "resume_from_checkpoint=true"]
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert _loads(resumed) == {"0": 1, "1": 1} and "Teacher self: embedding" not in result.stderr
+    assert json.loads((tmp_path / "out" / "log_history.json").read_text())[-1]["step"] == 4
+
+
+def _loads(log: Path) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for line in log.read_text().splitlines():
+        rank, _, path = line.partition("\t")
+        if path.endswith("LOAD"):
+            counts[rank] = counts.get(rank, 0) + 1
+    return counts
