@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 
 from sentence_transformers import SentenceTransformerTrainer
 
+from .models.config import LLM2VecGenConfig
 from .models.llm2vec_gen import LLM2VecGen
-from .models.saved_format import WEIGHTS_NAME, read_weights
+from .models.saved_format import CONFIG_NAME, WEIGHTS_NAME, read_saved_json, read_weights
 
 logger = logging.getLogger(__name__)
 
@@ -36,13 +36,33 @@ class LLM2VecGenTrainer(SentenceTransformerTrainer):
         if not isinstance(module, LLM2VecGen):
             super()._load_from_checkpoint(checkpoint_path)
             return
-        subfolder = _module_folder(checkpoint_path)
-        weights = read_weights(os.path.join(checkpoint_path, subfolder, WEIGHTS_NAME))
-        module.load_trainable_state(weights)
+        load_head(module, checkpoint_path)
         logger.info("Resumed the LLM2Vec-Gen head from %s (the frozen backbone stays as loaded)", checkpoint_path)
 
 
-def _module_folder(checkpoint_path: str) -> str:
+def load_head(module: LLM2VecGen, path: str) -> None:
+    """Copies the head (compression tokens, R, A) of a saved LLM2Vec-Gen model or checkpoint into ``module``.
+
+    Args:
+        module: The live module; its backbone stays as loaded.
+        path: A saved model directory or a training checkpoint.
+
+    Raises:
+        FileNotFoundError: If ``path`` holds no LLM2Vec-Gen head.
+        ValueError: If the head was trained on another backbone or with other settings (token count, dimension).
+    """
+    folder = os.path.join(path, _module_folder(path))
+    config_path = os.path.join(folder, CONFIG_NAME)
+    if not os.path.isfile(config_path):
+        raise FileNotFoundError(f"{path} holds no LLM2Vec-Gen head ({CONFIG_NAME} is missing).")
+    _, shape = LLM2VecGenConfig.from_saved(read_saved_json(config_path), config_path)
+    shape.check(module.backbone_shape, module.backbone_name_or_path)
+    module.load_trainable_state(read_weights(os.path.join(folder, WEIGHTS_NAME)))
+
+
+def _module_folder(path: str) -> str:
     """The first module's folder inside a saved model (``""`` for LLM2Vec-Gen models, which save at the root)."""
-    with open(os.path.join(checkpoint_path, "modules.json"), encoding="utf-8") as f:
-        return json.load(f)[0].get("path", "")
+    modules = os.path.join(path, "modules.json")
+    if not os.path.isfile(modules):
+        return ""
+    return read_saved_json(modules, list)[0].get("path", "")

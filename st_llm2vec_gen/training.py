@@ -43,6 +43,10 @@ class TrainConfig:
         output_dir: Checkpoints, ``final/`` and ``log_history.json``; an existing run there is never replaced unless
             ``overwrite_output_dir`` (or continued with ``resume_from_checkpoint``).
         model: The module's settings (:class:`LLM2VecGenConfig`); in YAML its keys may also stand at the top level.
+        init_from: A saved LLM2Vec-Gen model or checkpoint whose head (compression tokens, R, A) the run starts from
+            instead of a fresh one, e.g. to continue the shipped default on new data or with another objective; its
+            backbone and ``num_tokens`` must match. A fresh optimizer and schedule (``resume_from_checkpoint`` keeps
+            them).
         teacher: ``"self"`` (the frozen backbone's mean pooling of the response) or a sentence-transformers model.
         teacher_prompt: Instruction the sentence-transformers teacher puts before each response.
         teacher_kwargs: Options of the teacher: for ``self``, ``layer`` and ``style`` (see
@@ -68,6 +72,7 @@ class TrainConfig:
     data: str | list[str] = "training/data/responses.jsonl"
     output_dir: str = "outputs/llm2vec-gen"
     model: LLM2VecGenConfig = field(default_factory=LLM2VecGenConfig)
+    init_from: str | None = None
     teacher: str = "self"
     teacher_prompt: str | None = None
     teacher_kwargs: dict[str, Any] = field(default_factory=dict)
@@ -150,7 +155,7 @@ def train(config: TrainConfig):
     """
     from datasets import Dataset
 
-    from .trainer import LLM2VecGenTrainer
+    from .trainer import LLM2VecGenTrainer, load_head
 
     _check_output_dir(config)
     pairs = load_pairs(config.data, config.limit)  # fail fast on bad data
@@ -158,6 +163,9 @@ def train(config: TrainConfig):
     teacher = None if config.teacher == "self" else _sentence_transformer_teacher(config)
     model = create_model(**_module_kwargs(config, teacher.dim if teacher else None))
     module = model[0]
+    if config.init_from:
+        load_head(module, config.init_from)
+        logger.info("Starting from the head of %s", config.init_from)
     teacher = teacher or load_teacher("self", module, **config.teacher_kwargs)
     check_teacher_dim(teacher, module)
     args = training_arguments(config)

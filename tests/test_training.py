@@ -11,6 +11,7 @@ from sentence_transformers import SentenceTransformer
 
 from st_llm2vec_gen import LLM2VecGenLoss, create_model
 from st_llm2vec_gen.models import LLM2VecGenConfig
+from st_llm2vec_gen.trainer import load_head
 from st_llm2vec_gen.training import TrainConfig, per_device_batch_size, train, training_arguments, with_prompt
 
 RECIPES = sorted((Path(__file__).parents[1] / "training" / "recipes").glob("*.yaml"))
@@ -151,3 +152,49 @@ def test_query_prompt_joins_as_at_inference_and_spares_wrapped_passages():
     out = with_prompt(queries, prompts[0], prompts)
     assert out == [f"{prompts[0]} {queries[0]}", queries[1]]
     assert with_prompt(queries, None, prompts) == queries
+
+
+def _head(model) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model[0].trainable_state_dict().items()}
+
+
+def test_load_head_copies_a_saved_head_exactly_and_refuses_a_mismatch(llama_path, tmp_path):
+    saved = create_model(llama_path, num_tokens=2, seed=1)
+    saved.save(str(tmp_path / "saved"))
+    live = create_model(llama_path, num_tokens=2, seed=2)
+    assert any(not torch.equal(a, b) for a, b in zip(_head(live).values(), _head(saved).values()))
+    load_head(live[0], str(tmp_path / "saved"))
+    for name, weight in _head(saved).items():
+        assert torch.equal(_head(live)[name], weight), name
+    with pytest.raises(ValueError, match="shape"):  # another token count
+        load_head(create_model(llama_path, num_tokens=3)[0], str(tmp_path / "saved"))
+    with pytest.raises(FileNotFoundError, match="no LLM2Vec-Gen head"):
+        load_head(live[0], str(tmp_path))
+
+
+def test_load_head_refuses_a_head_of_another_backbone(llama_path, tmp_path, tmp_path_factory):
+    from tiny_models import save_backbone
+
+    other = save_backbone(tmp_path_factory.mktemp("qwen3-other"), "qwen3")  # hidden size 48, not 32
+    create_model(other, num_tokens=2).save(str(tmp_path / "other"))
+    with pytest.raises(ValueError, match="hidden size"):
+        load_head(create_model(llama_path, num_tokens=2)[0], str(tmp_path / "other"))
+
+
+def test_train_starts_from_init_from(llama_path, tmp_path):
+    """With a vanishing learning rate the trained head is the saved one, not the fresh head of the seed."""
+    data = tmp_path / "pairs.jsonl"
+    rows = [{"query": f"Question {i} about seals?", "response": f"Answer {i}: the ice."} for i in range(4)]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    start = create_model(llama_path, num_tokens=2, max_seq_length=32, seed=7)
+    start.save(str(tmp_path / "start"))
+    config = TrainConfig(
+        data=str(data), output_dir=str(tmp_path / "out"), model=LLM2VecGenConfig(llama_path, 2, max_seq_length=32),
+        init_from=str(tmp_path / "start"), learning_rate=1e-12, batch_size=4, max_steps=1, schedule_steps=None,
+        warmup_steps=0, logging_steps=1, save_steps=100, extra_args={"use_cpu": True},
+    )  # fmt: skip
+    trained = _head(train(config))
+    fresh = _head(create_model(llama_path, num_tokens=2, max_seq_length=32, seed=config.seed))
+    for name, weight in _head(start).items():
+        torch.testing.assert_close(trained[name], weight, rtol=0, atol=1e-8)
+    assert not torch.allclose(fresh["compression_tokens"], _head(start)["compression_tokens"])
