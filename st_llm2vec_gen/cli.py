@@ -22,6 +22,7 @@ def _generate(args: argparse.Namespace) -> None:
     from .responses import generate_responses
 
     queries = read_queries(args.queries, column=args.column)[: args.limit]  # checked before loading any model
+    ids = _ids_where(args.queries, args.where, len(queries))
     settings = GenerationSettings(**{f.name: getattr(args, f.name) for f in fields(GenerationSettings)})
     index, count = args.shard
     output = args.output
@@ -37,7 +38,7 @@ def _generate(args: argparse.Namespace) -> None:
         engine = VLLMEngine(args.backbone, **({"dtype": args.dtype} if args.dtype else {}))
     else:
         engine = TransformersEngine.from_pretrained(args.backbone, dtype=args.dtype, device=args.device)
-    rows = generate_responses(engine, queries, output, settings, shard=(index, count))
+    rows = generate_responses(engine, queries, output, settings, shard=(index, count), ids=ids)
     logger.info("%d responses in %s (%d cut at max_new_tokens)", len(rows), output, _truncated(rows))
 
 
@@ -71,6 +72,27 @@ def _shard(text: str) -> tuple[int, int]:
     if not (sep and index.strip().isdigit() and count.strip().isdigit()) or not 0 <= int(index) < int(count):
         raise argparse.ArgumentTypeError(f"expected i/n with integers 0 <= i < n (e.g. 0/4), got {text!r}")
     return int(index), int(count)
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    """``KEY=VALUE`` with a non-empty key (a usage error otherwise)."""
+    key, sep, value = text.partition("=")
+    if not (sep and key.strip()):
+        raise argparse.ArgumentTypeError(f"expected COLUMN=VALUE (e.g. source=squad_passages), got {text!r}")
+    return key.strip(), value
+
+
+def _ids_where(source: str, where: tuple[str, str] | None, count: int) -> list[int] | None:
+    """Indices of the first ``count`` query rows whose column equals the value; None without a filter."""
+    if where is None:
+        return None
+    from .data import read_records
+
+    column, value = where
+    ids = [i for i, row in enumerate(read_records(source)[:count]) if str(row.get(column)) == value]
+    if not ids:
+        raise ValueError(f"--where {column}={value}: no query in {source} has that value")
+    return ids
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -245,6 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--column", default=None, help="query column (default: query/prompt/instruction/question/text)")
     gen.add_argument("--limit", type=_positive_int, default=None, help="answer only the first N queries (N >= 1)")
     gen.add_argument("--shard", type=_shard, default=(0, 1), help="i/n: answer the queries whose index %% n == i")
+    gen.add_argument("--where", type=_key_value, default=None, metavar="COLUMN=VALUE",
+                     help="answer only the rows whose COLUMN equals VALUE, e.g. source=squad_passages (ids stay "
+                          "row indices, so a later run without it answers the rest)")  # fmt: skip
     gen.add_argument("--dtype", default=None, help="backbone dtype, e.g. bfloat16 on GPU")
     gen.add_argument("--device", default=None, help="e.g. cuda:1 (default: cuda when available, else cpu)")
     gen.add_argument("--engine", choices=("transformers", "vllm"), default="transformers",

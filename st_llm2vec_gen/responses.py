@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Iterable
 from dataclasses import asdict, replace
 from typing import Any
 
@@ -46,6 +47,7 @@ def generate_responses(
     settings: GenerationSettings | None = None,
     shard: tuple[int, int] = (0, 1),
     show_progress: bool = True,
+    ids: Iterable[int] | None = None,
 ) -> list[dict[str, Any]]:
     """Answers ``queries`` with ``engine``, appending ``{"id", "query", "response", "truncated"}`` rows to a file.
 
@@ -56,6 +58,7 @@ def generate_responses(
         settings: Decoding settings; recorded with the generator as ``<output_path>.settings.json``.
         shard: ``(index, count)``: this process answers the queries whose id modulo count equals index.
         show_progress: Show a progress bar.
+        ids: Answer only these query ids (e.g. one source of a corpus first); ``None``: all of the shard.
 
     Returns:
         All rows of this shard, in id order. ``truncated`` is true when the response was cut at ``max_new_tokens``
@@ -69,7 +72,10 @@ def generate_responses(
     index, count = shard
     if not 0 <= index < count:
         raise ValueError(f"shard index must be in [0, {count}), got {index}")
-    todo_ids = [i for i in range(len(queries)) if i % count == index]
+    wanted = range(len(queries)) if ids is None else sorted(set(ids))
+    if wanted and not 0 <= wanted[0] <= wanted[-1] < len(queries):
+        raise ValueError(f"ids must be query indices in [0, {len(queries)}), got {wanted[0]}..{wanted[-1]}")
+    todo_ids = [i for i in wanted if i % count == index]
     done = _read_rows(output_path, queries)
     record = _settings_record(engine, settings)
     recorded = _check_settings(output_path, record, has_rows=bool(done))

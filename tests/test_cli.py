@@ -99,9 +99,26 @@ def test_shards_write_their_own_files(chat_backbone, tmp_path):
     assert all(r["truncated"] is True for r in rows)  # 2 tokens: every answer is cut
 
 
+def test_generate_where_answers_one_source_first(chat_backbone, tmp_path, capsys):
+    path = tmp_path / "q.jsonl"
+    rows = [{"query": f"question {i}?", "source": "b" if i % 2 else "a"} for i in range(5)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "r.jsonl"
+    common = ["generate", "--queries", str(path), "--output", str(out), "--backbone", chat_backbone]
+    common += ["--max-new-tokens", "2"]
+    assert main([*common, "--where", "source=b"]) == 0
+    assert sorted(json.loads(line)["id"] for line in open(out)) == [1, 3]
+    assert main(common) == 0  # the rest, each once
+    assert sorted(json.loads(line)["id"] for line in open(out)) == [0, 1, 2, 3, 4]
+    assert main([*common, "--where", "source=c"]) == 1
+    assert "source=c: no query" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("option", "value", "message"),
     [
+        ("--where", "=x", "expected COLUMN=VALUE"),
+        ("--where", "source", "expected COLUMN=VALUE"),
         ("--limit", "-1", "must be >= 1"),
         ("--limit", "0", "must be >= 1"),
         ("--batch-size", "0", "must be >= 1"),

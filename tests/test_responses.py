@@ -93,6 +93,18 @@ def test_shards_cover_the_queries_once(engine, tmp_path):
         generate_responses(EchoEngine(), QUERIES, str(tmp_path / "x.jsonl"), SETTINGS, shard=(2, 2))
 
 
+def test_chosen_ids_first_then_the_rest_without_duplicates(tmp_path):
+    out = str(tmp_path / "responses.jsonl")
+    first = generate_responses(EchoEngine(), QUERIES, out, SETTINGS, ids=[3, 1, 3])
+    assert [r["id"] for r in first] == [1, 3]
+    rows = generate_responses(EchoEngine(), QUERIES, out, SETTINGS)  # the rest, in id order
+    assert [r["id"] for r in rows] == list(range(len(QUERIES)))
+    assert sorted(r["id"] for r in read(out)) == list(range(len(QUERIES)))
+    assert [r["response"] for r in rows] == [q.upper() for q in QUERIES]
+    with pytest.raises(ValueError, match="query indices"):
+        generate_responses(EchoEngine(), QUERIES, out, SETTINGS, ids=[len(QUERIES)])
+
+
 def test_refuses_to_mix_settings_or_queries(tmp_path):
     out = str(tmp_path / "responses.jsonl")
     generate_responses(EchoEngine(), QUERIES[:2], out, SETTINGS)

@@ -7,6 +7,8 @@
 # queries.jsonl.gz; responses.jsonl from the responses.jsonl.gz snapshot when there is no live file yet), then
 # answers the queries not yet answered, in file order, with the settings of training/data/corpus/SOURCES.md.
 # One torch thread by default (OMP_NUM_THREADS overrides it). Snapshot progress with snapshot_responses.py.
+# Other options go to `llm2vec-gen generate`, e.g. `--where source=squad_passages` answers that source's queries
+# first (row ids stay the same, so a later run without it answers the rest).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 corpus=training/data/corpus
