@@ -23,10 +23,12 @@ class LLM2VecGenModelCardData(SentenceTransformerModelCardData):
     Attributes:
         recipe: The training settings (e.g. ``asdict(TrainConfig)``), shown in the card when set.
         training_data: A line on the training data and its provenance, shown when set.
+        evaluation: Markdown on how the model scores (e.g. the evaluation suite's quality table), shown when set.
     """
 
     recipe: dict[str, Any] | None = None
     training_data: str | None = None
+    evaluation: str | None = None
     tags: list[str] = field(
         default_factory=lambda: ["sentence-transformers", "sentence-similarity", "feature-extraction", "llm2vec-gen"]
     )
@@ -66,6 +68,8 @@ class LLM2VecGenModelCardData(SentenceTransformerModelCardData):
         if self.recipe:
             settings = "\n".join(f"{key}: {value!r}" for key, value in self.recipe.items() if value is not None)
             parts.append("Training recipe (`llm2vec-gen train`):\n\n```yaml\n" + settings + "\n```")
+        if self.evaluation:
+            parts.append("Evaluation:\n\n" + self.evaluation)
         return "\n\n".join(parts)
 
     @staticmethod
@@ -89,7 +93,7 @@ def use_model_card(model: SentenceTransformer, **fields: Any) -> LLM2VecGenModel
 
     Args:
         model: A SentenceTransformer whose first module is an LLM2Vec-Gen module.
-        **fields: ``recipe``, ``training_data`` or any card data field to set.
+        **fields: ``recipe``, ``training_data``, ``evaluation`` or any card data field to set.
     """
     old = model.model_card_data
     if not isinstance(old, LLM2VecGenModelCardData):

@@ -52,9 +52,11 @@ def test_use_model_card_upgrades_a_loaded_model(model, tmp_path):
     model.save(str(tmp_path / "m"))
     loaded = SentenceTransformer(str(tmp_path / "m"), trust_remote_code=True)
     assert not isinstance(loaded.model_card_data, LLM2VecGenModelCardData)
-    card = use_model_card(loaded, recipe={"learning_rate": 3e-4}, training_data="two pairs")
+    table = "| method | STS |\n|---|---|\n| llm2vec_gen | 52.2 |"
+    card = use_model_card(loaded, recipe={"learning_rate": 3e-4}, training_data="two pairs", evaluation=table)
     assert loaded.model_card_data is card and card.model is loaded
     loaded._model_card_text = None  # as after training: the card is generated, not copied
     loaded.save(str(tmp_path / "again"))
     text = (tmp_path / "again" / "README.md").read_text()
     assert "learning_rate: 0.0003" in text and "Training data: two pairs" in text and "trust_remote_code=True" in text
+    assert "Evaluation:\n\n" + table in text

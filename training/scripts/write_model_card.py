@@ -2,7 +2,8 @@
 
     python training/scripts/write_model_card.py --model st_llm2vec_gen/default_model \
         --recipe training/recipes/smollm2-135m-cpu.yaml \
-        --training-data "2,048 SmolLM2-135M-Instruct answers to Alpaca/Tulu prompts (training/data, see SOURCES.md)"
+        --training-data "2,048 SmolLM2-135M-Instruct answers to Alpaca/Tulu prompts (training/data, see SOURCES.md)" \
+        --results docs/results/evaluation.json
 
 The card is what `model.save` writes for a model built by `create_model` or trained by `llm2vec-gen train`; this
 script gives one to a directory saved without it. An existing README.md is kept unless --overwrite.
@@ -10,12 +11,14 @@ script gives one to a directory saved without it. An existing README.md is kept 
 
 import argparse
 import dataclasses
+import json
 import logging
 from pathlib import Path
 
 from sentence_transformers import SentenceTransformer
 from sentence_transformers.base.model_card import generate_model_card
 
+from st_llm2vec_gen.evaluation.report import quality_table
 from st_llm2vec_gen.model_card import use_model_card
 from st_llm2vec_gen.training import TrainConfig
 
@@ -26,6 +29,7 @@ def main() -> None:
     parser.add_argument("--recipe", default=None, help="the YAML recipe it was trained with")
     parser.add_argument("--training-data", default=None, help="one line on the training data")
     parser.add_argument("--name", default=None, help="model name shown as the card's title")
+    parser.add_argument("--results", default=None, help="`llm2vec-gen evaluate --output` JSON: its quality table")
     parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args()
 
@@ -34,7 +38,14 @@ def main() -> None:
         raise SystemExit(f"{readme} exists: pass --overwrite to replace it")
     model = SentenceTransformer(args.model, trust_remote_code=True)
     recipe = dataclasses.asdict(TrainConfig.from_yaml(args.recipe)) if args.recipe else None
-    card = use_model_card(model, recipe=recipe, training_data=args.training_data, model_name=args.name)
+    evaluation = None
+    if args.results:
+        results = json.loads(Path(args.results).read_text())
+        intro = "The bundled suite (`llm2vec-gen evaluate`; main scores x100, mean per category, texts cut at 256 tokens):"
+        evaluation = intro + "\n\n" + quality_table(results)
+    card = use_model_card(
+        model, recipe=recipe, training_data=args.training_data, model_name=args.name, evaluation=evaluation
+    )
     card.local_files_only = True
     readme.write_text(generate_model_card(model), encoding="utf-8")
     logging.info("Wrote %s", readme)
