@@ -108,7 +108,6 @@ def test_training_still_exports_load_pairs():
     assert training.load_pairs is load_pairs
 
 
-
 def test_pairs_from_several_files_gzip_included_skip_repeated_queries(tmp_path):
     import gzip
 
