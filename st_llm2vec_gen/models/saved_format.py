@@ -46,12 +46,15 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
     The file gets the permissions of a plain ``open()`` (0666 minus the umask), not the owner-only 0600 of
     ``tempfile.mkstemp`` or safetensors, so a saved model is readable by whoever can read a normal file there.
     A failed write (disk full, killed process) leaves the previous ``path`` as it was and no temporary file behind.
+    The data is synced before the rename, so after a power loss ``path`` holds the old or the new bytes, not an empty
+    file.
     """
     path = Path(path)
     tmp = _create_unique(path.parent, f".{path.name}.", ".tmp")
     try:
         write(tmp)
         os.chmod(tmp, _FILE_MODE & ~_umask())  # writers such as safetensors make their files owner-only
+        _fsync(tmp)
         os.replace(tmp, path)
     except OSError as error:  # e.g. a full disk: say which file failed and that the old one is intact
         kept = "the previous file is unchanged" if path.exists() else "nothing was written"
@@ -59,6 +62,15 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def _fsync(path: str) -> None:
+    """Flushes a written file's data to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _create_unique(folder: Path, prefix: str, suffix: str) -> str:

@@ -211,3 +211,14 @@ def test_a_model_in_a_read_only_folder_loads_and_encodes(llama_path, public_tmp,
     with read_only(public_tmp / "model"):  # loading writes nothing next to the model
         loaded = SentenceTransformer(str(public_tmp / "model"), trust_remote_code=True)
         np.testing.assert_array_equal(loaded.encode(["x"]), model.encode(["x"]))
+
+
+def test_atomic_write_syncs_the_data_before_the_rename(tmp_path, monkeypatch):
+    """After a power loss the file holds the old or the new bytes: the rename must follow an fsync of the data."""
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: events.append("fsync") or real_fsync(fd))
+    monkeypatch.setattr(os, "replace", lambda a, b: events.append("replace") or real_replace(a, b))
+    saved_format.atomic_write(tmp_path / "f.json", lambda tmp: Path(tmp).write_text("new"))
+    assert events == ["fsync", "replace"]
+    assert (tmp_path / "f.json").read_text() == "new"
