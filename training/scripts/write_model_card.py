@@ -42,7 +42,7 @@ def main() -> None:
     if args.results:
         results = json.loads(Path(args.results).read_text())
         intro = "The bundled suite (`llm2vec-gen evaluate`; main scores x100, category means, texts cut at 256 tokens):"
-        evaluation = intro + "\n\n" + quality_table(results)
+        evaluation = intro + "\n\n" + quality_table(results) + "\n"  # a blank line ends the table
     card = use_model_card(
         model, recipe=recipe, training_data=args.training_data, model_name=args.name, evaluation=evaluation
     )
