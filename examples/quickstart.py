@@ -37,7 +37,7 @@ def main() -> None:
 
     module = model[0]
     query = QUERIES[0]
-    decoded = module.decode([query], max_new_tokens=40)[0]  # no instruction: decodes best (docs/training.md)
+    decoded = module.decode([query], max_new_tokens=40)[0]  # no instruction (docs/decoding.md)
     keywords = module.logit_lens([query], top_k=10)[0]
     print(f"\nDecoded from the embedding of {query!r}:\n  {decoded}")
     print(f"Logit lens of its compression tokens: {keywords}")
