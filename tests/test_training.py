@@ -28,6 +28,14 @@ def test_recipes_parse(recipe):
     assert config.model.backbone and config.max_steps > 0 and config.model.num_tokens == 10
 
 
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.stem)
+def test_recipes_start_from_committed_heads(recipe):
+    """A recipe that continues an earlier stage names a head committed in the repository, so the chain reproduces."""
+    init_from = TrainConfig.from_yaml(str(recipe)).init_from
+    if init_from is not None:
+        assert (Path(__file__).parents[1] / init_from / "llm2vec_gen_config.json").is_file(), init_from
+
+
 @pytest.mark.parametrize("recipe", [r for r in RECIPES if "smollm2" not in r.stem], ids=lambda p: p.stem)
 def test_gpu_recipes_follow_the_paper(recipe):
     config = TrainConfig.from_yaml(str(recipe))
