@@ -266,15 +266,20 @@ class LLM2VecGen(DecodingMixin, InputModule):
 
     def forward(self, features: dict[str, torch.Tensor], **kwargs: Any) -> dict[str, torch.Tensor]:
         """Adds ``compression_states`` h (B, K, H), ``soft_prompt`` R(h) (B, K, H), ``token_embeddings`` A(R(h))
-        (B, K, D), one vector per compression token, and ``sentence_embedding``, their mean (B, D)."""
+        (B, K, D), one vector per compression token, and ``sentence_embedding``, their mean (B, D).
+
+        In the returned dict ``attention_mask`` is the (B, K) mask of ``token_embeddings`` (all ones), as
+        sentence-transformers pairs the two for ``output_value="token_embeddings"``; ``features`` gets the other
+        keys and keeps its input mask."""
         states = self.compression_states(features["input_ids"], features["attention_mask"])  # (B, K, H)
         soft_prompt = self.reconstruction(states.to(self.reconstruction.weight.dtype))  # (B, K, H)
         aligned = self.alignment(soft_prompt)  # (B, K, D)
-        features["compression_states"] = states
+        features["compression_states"] = states  # written into the inputs too, as ST modules do: losses reuse them
         features["soft_prompt"] = soft_prompt
         features["token_embeddings"] = aligned
         features["sentence_embedding"] = aligned.mean(dim=1)  # (B, D)
-        return features
+        mask = features["attention_mask"].new_ones(aligned.shape[:2])  # (B, K)
+        return {**features, "attention_mask": mask}  # the inputs keep their (B, L) mask: they can be encoded again
 
     def text_states(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, layer: int | None = None
