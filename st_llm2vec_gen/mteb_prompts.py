@@ -9,7 +9,8 @@ mteb 2 picks a SentenceTransformer's prompt by key, most specific first: ``"{tas
 name, ``"{task type}-{query|document}"``, the task type, then ``"query"``/``"document"``. Two keys per task therefore
 reproduce the runner exactly, whatever the task type: ``"{task}"`` (queries, and inputs without a side) and
 ``"{task}-document"`` (documents). mteb drops keys that are not registered task names, so only registered tasks get
-entries; every other task keeps the model's saved, per-type prompts.
+entries; every other task keeps the model's saved, per-type prompts. BRIGHT tasks get the published BRIGHT
+evaluation's per-domain instructions instead (``bright_prompts``); a BRIGHT task without one is an error.
 
     import mteb
     from st_llm2vec_gen.mteb_prompts import apply_paper_prompts, mteb_model
@@ -26,6 +27,8 @@ from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from .bright_prompts import DEFAULT_SET, bright_prompts, is_bright_task
 
 if TYPE_CHECKING:
     from mteb import AbsTask
@@ -86,19 +89,25 @@ def _registered(names: Iterable[str]) -> set[str]:
     return known
 
 
-def paper_prompts(tasks: Iterable[str | AbsTask] | None = None) -> dict[str, str]:
+def paper_prompts(tasks: Iterable[str | AbsTask] | None = None, bright: str = DEFAULT_SET) -> dict[str, str]:
     """ST prompt entries that make mteb use the published instruction of each task.
 
     Args:
         tasks: mteb tasks or task names (benchmarks: pass ``benchmark.tasks``); ``None`` for every task with a
-            published instruction. Tasks without one, or not registered in mteb, get no entry (logged) and keep the
-            model's saved prompts.
+            published instruction, BRIGHT's included. Tasks without one, or not registered in mteb, get no entry
+            (logged) and keep the model's saved prompts; BRIGHT tasks (``Bright...``) without one raise instead.
+        bright: The BRIGHT student instruction set, ``"ours_new"`` or ``"ours"`` (see ``bright_prompts``).
 
     Returns:
         ``{"{task}": instruction, "{task}-document": summarise instruction}`` for each task covered.
+
+    Raises:
+        ValueError: For a BRIGHT task without a published instruction, naming it.
     """
     published = _published()["tasks"]
     names = list(published) if tasks is None else list(dict.fromkeys(_task_name(t) for t in tasks))
+    prompts = bright_prompts(None if tasks is None else [n for n in names if is_bright_task(n)], bright)
+    names = [name for name in names if not is_bright_task(name)]
     covered = [name for name in names if name in published]
     if missing := [name for name in names if name not in published]:
         logger.info("No published instruction for %s: the model's saved prompts apply", ", ".join(missing))
@@ -106,7 +115,6 @@ def paper_prompts(tasks: Iterable[str | AbsTask] | None = None) -> dict[str, str
     if unregistered := [name for name in covered if name not in registered]:
         logger.info("Not registered mteb tasks, so not usable as prompt keys: %s", ", ".join(unregistered))
     document = paper_document_instruction()
-    prompts: dict[str, str] = {}
     for name in covered:
         if name in registered:
             prompts[name] = published[name]
@@ -114,16 +122,23 @@ def paper_prompts(tasks: Iterable[str | AbsTask] | None = None) -> dict[str, str
     return prompts
 
 
-def apply_paper_prompts(model: SentenceTransformer, tasks: Iterable[str | AbsTask] | None = None) -> dict[str, str]:
+def apply_paper_prompts(
+    model: SentenceTransformer, tasks: Iterable[str | AbsTask] | None = None, bright: str = DEFAULT_SET
+) -> dict[str, str]:
     """Adds :func:`paper_prompts` to ``model.prompts`` (in place); its ``query``/``document`` and per-type prompts stay.
 
     ``mteb.evaluate(model, tasks)`` then encodes each covered task as the published runner did. The entries are
     saved with the model if it is saved afterwards.
 
+    Args:
+        model: The SentenceTransformer to prompt.
+        tasks: As in :func:`paper_prompts`.
+        bright: The BRIGHT student instruction set, ``"ours_new"`` or ``"ours"``.
+
     Returns:
         The entries added.
     """
-    prompts = paper_prompts(tasks)
+    prompts = paper_prompts(tasks, bright)
     model.prompts.update(prompts)
     logger.info("Published per-task instructions applied to %d tasks", len(prompts) // 2)
     return prompts

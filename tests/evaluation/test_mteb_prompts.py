@@ -14,6 +14,7 @@ from mteb.models.abs_encoder import AbsEncoder
 from sentence_transformers import SentenceTransformer
 
 from st_llm2vec_gen import DEFAULT_PROMPTS
+from st_llm2vec_gen.bright_prompts import BRIGHT_TASKS
 from st_llm2vec_gen.evaluation import OFFLINE_TASKS, SuiteSizes
 from st_llm2vec_gen.mteb_prompts import (
     INSTRUCTIONS_FILE,
@@ -81,7 +82,7 @@ def test_prompt_keys_are_all_valid_for_mteb():
     prompts = paper_prompts()
     AbsEncoder.validate_task_to_prompt_name(prompts, raise_for_invalid_keys=True)  # raises on any dropped key
     assert "AdvBench-IR" in paper_instructions() and "AdvBench-IR" not in prompts  # the paper's own, unregistered
-    assert len(prompts) == 2 * (len(paper_instructions()) - 1)
+    assert len(prompts) == 2 * (len(paper_instructions()) - 1 + len(BRIGHT_TASKS))  # BRIGHT: per domain
     assert prompts["SciFact"] == paper_instructions()["SciFact"] and prompts["SciFact-document"] == SUMMARISE
 
 
