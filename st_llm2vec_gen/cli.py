@@ -216,6 +216,7 @@ def _evaluate(args: argparse.Namespace) -> None:
 
     from .evaluation import EvaluationConfig, SuiteSizes, run_suite
     from .evaluation.report import markdown_report
+    from .models.saved_format import atomic_write
 
     for path in (args.output, args.markdown):
         if path and Path(path).exists() and not args.overwrite:
@@ -227,11 +228,12 @@ def _evaluate(args: argparse.Namespace) -> None:
         sizes=SuiteSizes.tiny() if args.tiny else SuiteSizes(), batch_size=args.batch_size,
         max_seq_length=args.max_seq_length, hyde_max_new_tokens=args.hyde_max_new_tokens,
         interpretability=not args.no_interpretability, prompts=args.prompts, quantize=args.quantize,
-        output=args.output,
+        bright_instructions=args.bright_instructions, output=args.output,
     )  # fmt: skip
     results = run_suite(config)
     if args.markdown:
-        Path(args.markdown).write_text(markdown_report(results) + "\n", encoding="utf-8")
+        report = markdown_report(results) + "\n"
+        atomic_write(args.markdown, lambda tmp: Path(tmp).write_text(report, encoding="utf-8"))
     print(markdown_report(results))
 
 
@@ -335,6 +337,7 @@ def _add_settings(gen: argparse.ArgumentParser) -> None:
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     from . import DEFAULT_MODEL
+    from .bright_prompts import DEFAULT_SET, STUDENT_SETS
     from .quantization import QUANTIZATIONS
 
     try:
@@ -351,7 +354,8 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         help="mteb evaluation of a model and its baselines (offline bundled tasks by default)",
         description="Runs the model, its teacher, mean/last-token pooling of the backbone, HyDE and all-MiniLM-L6-v2 "
         f"on the same tasks. Bundled offline tasks: {', '.join(OFFLINE_TASKS)}. Other names are mteb tasks or "
-        "benchmarks (e.g. 'MTEB(eng, v2)', or 'llm2vec-gen-lite' for the paper's lite set) and need the hub.",
+        "benchmarks (e.g. 'MTEB(eng, v2)', 'llm2vec-gen-lite' for the paper's lite set, 'BRIGHT' or 'BRIGHT (long)' "
+        "for BRIGHT as one task per domain) and need the hub.",
     )
     ev.add_argument("--model", default=DEFAULT_MODEL, help="LLM2Vec-Gen model directory or hub id (default: embedded)")
     ev.add_argument("--tasks", nargs="+", default=["offline"], help="task or benchmark names (default: offline)")
@@ -377,6 +381,13 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         default="paper",
         help="'paper': the published per-task instruction for each mteb task that has one, as the paper's runner "
         "(default); 'saved': the model's saved prompts only. The bundled offline tasks always use the saved ones",
+    )
+    ev.add_argument(
+        "--bright-instructions",
+        choices=STUDENT_SETS,
+        default=DEFAULT_SET,
+        help="with --prompts paper: the model's published BRIGHT instructions (a folder of "
+        f"scripts/bright_eval/configs; default {DEFAULT_SET}); the teacher row gets 'llm2vec'",
     )
     ev.add_argument("--quantize", choices=QUANTIZATIONS, default=None, help="encode with the backbone in int8 (CPU)")
     ev.set_defaults(run=_evaluate)

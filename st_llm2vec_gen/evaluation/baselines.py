@@ -119,16 +119,22 @@ class BackbonePooling(_TextEncoder):
 
 class TeacherEncoder(_TextEncoder):
     """mteb encoder over the training teacher itself (:func:`~st_llm2vec_gen.teachers.load_teacher`), so the
-    suite's teacher row is computed by exactly the code that made the training targets; no instructions.
+    suite's teacher row is computed by exactly the code that made the training targets; no instructions, except
+    ``query_instructions``: the paper's teacher gets its own instructions on BRIGHT queries.
 
     Args:
         teacher: The teacher (``SelfTeacher`` or a sentence-transformers teacher).
         batch_size: Texts per batch.
+        query_instructions: ``{mteb task name: instruction}`` put before each query of that task as it is (the
+            published BRIGHT evaluation's concatenation; its instructions end in a space); documents get none.
     """
 
-    def __init__(self, teacher: Teacher, batch_size: int = 32) -> None:
+    def __init__(
+        self, teacher: Teacher, batch_size: int = 32, query_instructions: dict[str, str] | None = None
+    ) -> None:
         self.teacher = teacher
         self.batch_size = batch_size
+        self.query_instructions = dict(query_instructions or {})
         self.model = None
         self.mteb_model_meta = _meta("teacher", teacher.dim)
 
@@ -137,6 +143,14 @@ class TeacherEncoder(_TextEncoder):
 
     def embed_for(self, texts: list[str], prompt_type: PromptType | None) -> torch.Tensor:
         return self.embed(texts)
+
+    def encode(self, inputs: Any, *, task_metadata: Any, hf_split: str, hf_subset: str,
+               prompt_type: PromptType | None = None, **kwargs: Any) -> np.ndarray:  # fmt: skip
+        texts = _texts(inputs)
+        instruction = self.query_instructions.get(task_metadata.name) if prompt_type == PromptType.query else None
+        if instruction:
+            texts = [instruction + text for text in texts]
+        return self.embed(texts).numpy()
 
 
 class HyDE(_TextEncoder):

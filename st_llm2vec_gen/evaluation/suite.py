@@ -22,6 +22,8 @@ from typing import Any
 
 import torch
 
+from ..bright_prompts import BRIGHT_BENCHMARKS, DEFAULT_SET, STUDENT_SETS, TEACHER_SET, bright_query_instructions
+from ..models.saved_format import atomic_write
 from ..mteb_prompts import apply_paper_prompts
 from ..quantization import QUANTIZATIONS, quantize_for_cpu
 from ..responses import GenerationSettings
@@ -58,7 +60,8 @@ class EvaluationConfig:
     Attributes:
         model: Path or hub id of the LLM2Vec-Gen model.
         tasks: Offline task names (see ``OFFLINE_TASKS``), ``"offline"`` for all of them, mteb task or benchmark
-            names (need the hub), or ``"llm2vec-gen-lite"``.
+            names (need the hub), or ``"llm2vec-gen-lite"``. ``"BRIGHT"`` and ``"BRIGHT (long)"`` run as one task
+            per domain (``BRIGHT_BENCHMARKS``), so that each domain gets its own instruction.
         methods: Which of ``METHODS`` to run.
         teacher: ``"self"`` or a sentence-transformers model path or id.
         teacher_kwargs: The teacher's options, as in ``TrainConfig.teacher_kwargs`` (e.g. ``{"layer": 20}``).
@@ -70,7 +73,10 @@ class EvaluationConfig:
         timing_queries: SciFact queries used to time each method per query.
         interpretability: Whether to decode sample queries and report their logit lens.
         prompts: ``"paper"`` adds the published per-task instruction of every mteb task that has one to the model's
-            prompts (the offline tasks have none and keep the saved prompts); ``"saved"`` uses the saved ones only.
+            prompts (the offline tasks have none and keep the saved prompts), BRIGHT's per-domain ones included, and
+            gives the teacher row the teacher's own BRIGHT query instructions; ``"saved"`` uses the saved ones only.
+        bright_instructions: The student's BRIGHT instruction set with ``prompts="paper"``: ``"ours_new"`` or
+            ``"ours"`` (see ``st_llm2vec_gen.bright_prompts``).
         quantize: ``"int8"`` runs the model's backbone in int8 while it encodes (CPU; see ``quantization``). The
             baselines sharing the backbone stay in full precision.
         output: Where to write the results JSON (not written when ``None``).
@@ -89,6 +95,7 @@ class EvaluationConfig:
     timing_queries: int = 32
     interpretability: bool = True
     prompts: str = "paper"
+    bright_instructions: str = DEFAULT_SET
     quantize: str | None = None
     output: str | None = None
 
@@ -100,6 +107,10 @@ class EvaluationConfig:
             raise ValueError("No tasks given.")
         if self.prompts not in PROMPT_SOURCES:
             raise ValueError(f"Unknown prompts {self.prompts!r}; choose from {list(PROMPT_SOURCES)}.")
+        if self.bright_instructions not in STUDENT_SETS:
+            raise ValueError(
+                f"Unknown BRIGHT instructions {self.bright_instructions!r}; choose from {list(STUDENT_SETS)}."
+            )
         if self.quantize is not None and self.quantize not in QUANTIZATIONS:
             raise ValueError(f"Unknown quantisation {self.quantize!r}; choose from {list(QUANTIZATIONS)}.")
 
@@ -116,6 +127,9 @@ def resolve_tasks(names: list[str], data_dir: str | Path | None, sizes: SuiteSiz
             tasks.append(OFFLINE_TASKS[name](data_dir=data_dir, sizes=sizes))
         elif name == "llm2vec-gen-lite":
             tasks += list(mteb.get_tasks(tasks=PAPER_LITE, languages=["eng"]))
+        elif name in BRIGHT_BENCHMARKS:  # mteb's own holds one task for every domain: one per domain instead
+            logger.info("%s: run as its %d per-domain tasks", name, len(BRIGHT_BENCHMARKS[name]))
+            tasks += [mteb.get_task(task) for task in BRIGHT_BENCHMARKS[name]]
         else:
             try:
                 tasks += list(mteb.get_benchmark(name).tasks)
@@ -146,7 +160,7 @@ def _load_models(config: EvaluationConfig, tasks: list[Any]) -> dict[str, Any]:
     model = SentenceTransformer(config.model, trust_remote_code=True)
     model.max_seq_length = min(model.max_seq_length, config.max_seq_length)
     if config.prompts == "paper":
-        apply_paper_prompts(model, tasks)
+        apply_paper_prompts(model, tasks, bright=config.bright_instructions)
     if config.quantize:
         quantize_for_cpu(model, config.quantize)
     pool = BackbonePool(model[0], config.batch_size, config.max_seq_length)
@@ -155,7 +169,8 @@ def _load_models(config: EvaluationConfig, tasks: list[Any]) -> dict[str, Any]:
         "mean_pooling": BackbonePooling(pool, "mean"),
         "last_token_pooling": BackbonePooling(pool, "last"),
     }
-    teacher = TeacherEncoder(_load_teacher(config, model[0]), config.batch_size)
+    instructions = bright_query_instructions(tasks, TEACHER_SET) if config.prompts == "paper" else {}
+    teacher = TeacherEncoder(_load_teacher(config, model[0]), config.batch_size, query_instructions=instructions)
     models["teacher"] = teacher
     settings = GenerationSettings(max_new_tokens=config.hyde_max_new_tokens, batch_size=config.batch_size)
     models["hyde"] = HyDE(model[0], teacher.embed, teacher.teacher.dim, settings)
@@ -206,7 +221,9 @@ def _seconds_per_query(model: Any, queries: list[str], config: EvaluationConfig)
 
 
 def _scores(task_result: Any) -> dict[str, float]:
-    split = task_result.scores["test"][0]
+    """The main score (and safety metrics) of the test split, else the task's own split (BRIGHT: standard/long)."""
+    splits = task_result.scores
+    split = splits["test" if "test" in splits else next(iter(splits))][0]
     scores = {"main_score": float(split["main_score"])}
     if task_result.task_name == "OfflineAdvBenchIR":
         scores |= {metric: float(split[metric]) for metric in SAFETY_METRICS}
@@ -223,6 +240,8 @@ def run_suite(config: EvaluationConfig) -> dict[str, Any]:
     import mteb
 
     tasks = resolve_tasks(config.tasks, config.data_dir, config.sizes)
+    if config.prompts == "paper":  # a BRIGHT task without a published instruction fails before any download
+        bright_query_instructions(tasks, config.bright_instructions)
     _load_data(tasks)  # before any model: a missing file or an unreachable hub fails fast
     models = _load_models(config, tasks)
     data_dir = Path(config.data_dir) if config.data_dir else default_data_dir()
@@ -261,7 +280,8 @@ def run_suite(config: EvaluationConfig) -> dict[str, Any]:
 def _write(results: dict[str, Any], output: str | None) -> None:
     if output:
         Path(output).parent.mkdir(parents=True, exist_ok=True)
-        Path(output).write_text(json.dumps(results, indent=2), encoding="utf-8")
+        text = json.dumps(results, indent=2)
+        atomic_write(output, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
 def _config_dict(config: EvaluationConfig) -> dict[str, Any]:
