@@ -19,6 +19,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "training" / "data"
+MATMUL_FLAGS = {"avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "amx_bf16", "amx_int8"}
+"""The CPU flags that decide which number formats multiply fast (printed in every benchmark's header)."""
 
 
 def hardware(device: str = "cpu", threads: int = 0) -> dict[str, Any]:
@@ -28,14 +30,18 @@ def hardware(device: str = "cpu", threads: int = 0) -> dict[str, Any]:
     """
     import torch
 
-    cpu = platform.processor() or "unknown"
+    cpu, flags = platform.processor() or "unknown", set()
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
-            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+            lines = f.read().splitlines()
+        cpu = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), cpu)
+        flags = set(next((line.split(":", 1)[1] for line in lines if line.startswith("flags")), "").split())
     except OSError:
         pass
     info: dict[str, Any] = {
         "cpu": cpu,
+        "cpu_flags": " ".join(sorted(flags & MATMUL_FLAGS)) or "none of " + " ".join(sorted(MATMUL_FLAGS)),
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "cores": os.cpu_count(),
         "torch_threads": threads or torch.get_num_threads(),
         "torch": torch.__version__,

@@ -129,7 +129,9 @@ class TransformersEngine:
         self.tokenizer = tokenizer
         if tokenizer.pad_token is None:  # e.g. Llama 3
             tokenizer.pad_token = tokenizer.eos_token
-        self.name = Path(backbone.name_or_path).name
+        # recorded with the responses: greedy answers in another number format are other answers
+        dtype = str(backbone.dtype).removeprefix("torch.")
+        self.name = Path(backbone.name_or_path).name + ("" if dtype == "float32" else f"@{dtype}")
 
     @classmethod
     def from_pretrained(cls, backbone: str, dtype: str | None = None, device: str | None = None) -> TransformersEngine:

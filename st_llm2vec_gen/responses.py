@@ -155,7 +155,8 @@ def _check_settings(output_path: str, record: dict[str, Any], has_rows: bool) ->
         return True
     if has_rows:
         raise ValueError(
-            f"{output_path} was generated with other settings ({previous}); use a new output file to change them."
+            f"{output_path} was generated with other settings ({previous}); use a new output file to change them "
+            "(the generator's name carries the backbone dtype when it is not float32: `--dtype` chooses it)."
         )
     logger.warning("%s holds no rows: its settings file %s will be replaced", output_path, path)
     return False

@@ -64,7 +64,9 @@ class TrainConfig:
         max_steps: Optimizer steps to train.
         schedule_steps: Steps the linear decay is planned over (the paper: 20,000, stopped at 5,000); ``None``: decay
             to zero at ``max_steps``.
-        dtype: Backbone weights, e.g. ``"bfloat16"`` on GPU. ``bf16``: autocast.
+        dtype: Backbone weights, e.g. ``"bfloat16"`` on GPU; ``None``: the machine's default
+            (:func:`~st_llm2vec_gen.models.backbones.default_dtype`: bfloat16 on a CPU with fast bf16 matrix products,
+            the head and the loss staying float32; float32 elsewhere). ``bf16``: autocast.
         limit: Use only the first N pairs.
         extra_args: Any other ``SentenceTransformerTrainingArguments``.
     """

@@ -10,6 +10,9 @@ from tiny_models import ARCHITECTURES, save_backbone, save_chat_backbone
 from st_llm2vec_gen import create_model
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach the hub
+# Exact comparisons (batch invariance to 1e-5, save/load equality) need float32 on every CPU: pinned here, also for
+# the CLI subprocesses; tests/models/test_default_dtype.py checks the automatic bf16 choice with the CPU mocked.
+os.environ["ST_LLM2VEC_GEN_CPU_DTYPE"] = "float32"
 
 
 @pytest.fixture(scope="session", params=sorted(ARCHITECTURES))

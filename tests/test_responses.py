@@ -217,3 +217,17 @@ def test_tokenizer_without_pad_token(llama_path):
     tokenizer.chat_template = CHAT_TEMPLATE
     tokenizer.pad_token = None
     assert len(TransformersEngine(model, tokenizer).answer(QUERIES[:2], SETTINGS)) == 2
+
+
+def test_answers_in_another_number_format_are_not_mixed_in(llama_path, tmp_path):
+    """Greedy answers of a bf16 backbone differ from fp32's: the generator's name records the dtype."""
+    out = str(tmp_path / "responses.jsonl")
+    engines = {}
+    for dtype in ("float32", "bfloat16"):
+        model, tokenizer = load_backbone(llama_path, {"dtype": dtype})
+        tokenizer.chat_template = CHAT_TEMPLATE
+        engines[dtype] = TransformersEngine(model, tokenizer)
+    assert engines["bfloat16"].name == engines["float32"].name + "@bfloat16"
+    generate_responses(engines["float32"], QUERIES[:2], out, SETTINGS)
+    with pytest.raises(ValueError, match="other settings.*--dtype"):
+        generate_responses(engines["bfloat16"], QUERIES, out, SETTINGS)

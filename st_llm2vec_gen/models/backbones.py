@@ -6,6 +6,7 @@ library, and nothing else from this package.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import logging
@@ -64,7 +65,8 @@ def load_backbone(
     Args:
         name_or_path: A hub id, a local model directory, a ``.gguf`` file, or :data:`EMBEDDED_BACKBONE`.
         model_kwargs: Passed to ``from_pretrained`` (``dtype``/``torch_dtype``, ``attn_implementation``,
-            ``device_map``, ``revision``, ``token``, ``local_files_only``, ...).
+            ``device_map``, ``revision``, ``token``, ``local_files_only``, ...). Without a ``dtype`` the backbone
+            loads in :func:`default_dtype` (bfloat16 on CPUs with fast bf16 matrix products, else float32).
 
     Returns:
         The backbone in eval mode with ``requires_grad=False`` everywhere, and its tokenizer.
@@ -79,7 +81,7 @@ def load_backbone(
         logger.warning("Ignoring model_kwargs the backbone loader does not use: %s", sorted(unknown))
     if "torch_dtype" in kwargs:
         kwargs["dtype"] = kwargs.pop("torch_dtype")
-    kwargs["dtype"] = check_dtype(kwargs.get("dtype", torch.float32))
+    kwargs["dtype"] = check_dtype(kwargs["dtype"]) if kwargs.get("dtype") is not None else default_dtype()
     if name_or_path == EMBEDDED_BACKBONE:
         name_or_path = str(cached_gguf(embedded_gguf_path()))
     elif str(name_or_path).endswith(".gguf"):
@@ -93,6 +95,68 @@ def load_backbone(
     model = AutoModelForCausalLM.from_pretrained(name_or_path, **kwargs)
     tokenizer = AutoTokenizer.from_pretrained(name_or_path, **tokenizer_kwargs)
     return freeze(model), tokenizer
+
+
+CPU_DTYPE_ENV = "ST_LLM2VEC_GEN_CPU_DTYPE"
+"""Environment variable that sets :func:`default_dtype` on CPU: ``auto`` (the default), ``float32`` or ``bfloat16``."""
+_BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags as Linux reports them in ``/proc/cpuinfo`` (empty elsewhere)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            line = next((line for line in f if line.startswith(("flags", "Features"))), "")
+    except OSError:
+        return set()
+    return set(line.partition(":")[2].split())
+
+
+@functools.lru_cache(maxsize=1)
+def fast_cpu_bf16() -> bool:
+    """Whether bf16 matrix products are fast here: the CPU has AVX-512 BF16 or AMX-BF16 *and* torch's build uses
+    them (its own CPU check and oneDNN's bf16 support). AVX2-only CPUs run bf16 too, but slower than fp32."""
+    if not set(_BF16_CPU_FLAGS) & cpu_flags():
+        return False
+    checks = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    torch_sees_it = any(check() for check in checks if check is not None)
+    onednn = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    return torch_sees_it and torch.backends.mkldnn.is_available() and bool(onednn is not None and onednn())
+
+
+def default_dtype() -> torch.dtype:
+    """The backbone dtype when none is given: float32 where a GPU is present (the model is meant to move there),
+    else ``$ST_LLM2VEC_GEN_CPU_DTYPE``, whose default ``auto`` means bfloat16 on a CPU with fast bf16
+    (:func:`fast_cpu_bf16`) and float32 elsewhere. The head stays float32 and embeddings come back float32 either
+    way; pass ``model_kwargs={"dtype": "float32"}`` for vectors that are the same alone and in any batch bit for bit.
+
+    Raises:
+        ValueError: If the environment variable holds another value.
+    """
+    setting = os.environ.get(CPU_DTYPE_ENV, "auto").strip().lower() or "auto"
+    if setting not in ("auto", "float32", "bfloat16"):
+        raise ValueError(f"{CPU_DTYPE_ENV}={setting!r}: use auto, float32 or bfloat16.")
+    if torch.cuda.is_available() or torch.backends.mps.is_available():
+        return torch.float32
+    if setting != "auto":
+        return getattr(torch, setting)
+    return _log_choice(torch.bfloat16 if fast_cpu_bf16() else torch.float32)
+
+
+@functools.cache
+def _log_choice(dtype: torch.dtype) -> torch.dtype:
+    """Logs the automatic CPU choice once per process and dtype."""
+    if dtype == torch.bfloat16:
+        found = sorted(set(_BF16_CPU_FLAGS) & cpu_flags())
+        logger.info(
+            "This CPU multiplies bf16 matrices fast (%s): the frozen backbone runs in bfloat16 (head and embeddings "
+            "float32). model_kwargs={'dtype': 'float32'} or %s=float32 keeps float32.",
+            ", ".join(found),
+            CPU_DTYPE_ENV,
+        )
+    else:
+        logger.info("No fast bf16 on this CPU: the backbone runs in float32.")
+    return dtype
 
 
 DTYPE_NAMES = ("auto", "bfloat16", "float16", "float32", "float64")

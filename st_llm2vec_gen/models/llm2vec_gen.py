@@ -104,6 +104,9 @@ class LLM2VecGen(DecodingMixin, InputModule):
         )
         self.prefix_cache = True  # training: reuse the text's keys/values instead of backpropagating through them
         self.backbone_revision = (model_kwargs or {}).get("revision") if isinstance(backbone, str) else None
+        given = {k for k, v in (model_kwargs or {}).items() if v is not None}
+        # no dtype given: the machine's default (bf16 on CPUs fast at it), a runtime choice a save does not record
+        self.dtype_chosen_here = isinstance(backbone, str) and not {"dtype", "torch_dtype"} & given
         if isinstance(backbone, str):
             expanded = os.path.expanduser(backbone)
             local = os.path.exists(expanded)  # a local path is recorded absolute, to load from anywhere
@@ -174,8 +177,11 @@ class LLM2VecGen(DecodingMixin, InputModule):
 
     @property
     def backbone_shape(self) -> BackboneShape:
-        """The backbone facts a saved head records: hidden size, vocabulary size, weight dtype and hub revision."""
-        dtype = str(self.backbone.dtype).removeprefix("torch.")
+        """The backbone facts a saved head records: hidden size, vocabulary size, weight dtype and hub revision.
+
+        A dtype picked for this machine (none was given) is recorded as float32, so the saved model loads in each
+        machine's own default format."""
+        dtype = "float32" if self.dtype_chosen_here else str(self.backbone.dtype).removeprefix("torch.")
         return BackboneShape(
             hidden_size=self.hidden_size, vocab_size=self.vocab_size, dtype=dtype, revision=self.backbone_revision
         )
@@ -410,9 +416,11 @@ def _backbone_kwargs(
     cache_folder: str | None,
     local_files_only: bool,
 ) -> dict[str, Any]:
-    """The backbone's loading arguments: the saved dtype and, for the recorded backbone, the saved hub revision
-    unless overridden, and the hub arguments of the load."""
-    merged = {"dtype": shape.dtype, **(model_kwargs or {})}
+    """The backbone's loading arguments: the saved dtype unless it is float32 (then the machine's default:
+    :func:`~.backbones.default_dtype`) and, for the recorded backbone, the saved hub revision unless overridden, and
+    the hub arguments of the load."""
+    saved_dtype = shape.dtype if shape.dtype not in (None, "float32") else None
+    merged = {"dtype": saved_dtype, **(model_kwargs or {})}
     if "backbone" not in merged:  # the saved revision belongs to the recorded backbone, not to a replacement
         merged.setdefault("revision", shape.revision)
     merged = {k: v for k, v in merged.items() if v is not None}
