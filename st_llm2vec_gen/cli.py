@@ -32,13 +32,18 @@ def _generate(args: argparse.Namespace) -> None:
     if os.path.isdir(output):
         raise IsADirectoryError(f"--output {output} is a folder: give the path of a .jsonl file")
     check_writable(os.path.dirname(os.path.abspath(output)), "output folder")  # before loading the backbone
-    if args.engine == "vllm":
-        from .engines import VLLMEngine
+    if args.engine.startswith("ray"):
+        from .cli_ray import generate_with_ray
 
-        engine = VLLMEngine(args.backbone, **({"dtype": args.dtype} if args.dtype else {}))
+        rows = generate_with_ray(args, queries, output, settings, ids)
     else:
-        engine = TransformersEngine.from_pretrained(args.backbone, dtype=args.dtype, device=args.device)
-    rows = generate_responses(engine, queries, output, settings, shard=(index, count), ids=ids)
+        if args.engine == "vllm":
+            from .engines import VLLMEngine
+
+            engine = VLLMEngine(args.backbone, **({"dtype": args.dtype} if args.dtype else {}))
+        else:
+            engine = TransformersEngine.from_pretrained(args.backbone, dtype=args.dtype, device=args.device)
+        rows = generate_responses(engine, queries, output, settings, shard=(index, count), ids=ids)
     logger.info("%d responses in %s (%d cut at max_new_tokens)", len(rows), output, _truncated(rows))
 
 
@@ -137,6 +142,10 @@ def _read_texts(args: argparse.Namespace) -> list[str]:
 def _encode(args: argparse.Namespace) -> None:
     from .corpus import CorpusInput, encode_corpus, encode_to_npy
 
+    if args.engine == "ray":
+        from .cli_ray import encode_with_ray
+
+        return encode_with_ray(args)
     texts = args.texts or None  # with --input too: refused, not silently dropped
     corpus = CorpusInput(path=args.input, texts=texts, text_column=args.column, id_column=args.id_column)
     common = {"prompt_name": args.prompt_name, "batch_size": args.batch_size, "devices": args.devices,
@@ -170,6 +179,8 @@ def _devices(text: str) -> list[str]:
 
 
 def _add_encode_options(cmd: argparse.ArgumentParser) -> None:
+    from .cli_ray import add_ray_options
+
     cmd.description = (
         "Streams --input (JSONL, CSV or Parquet records, .txt one text per line; JSON and datasets are read in "
         "memory) into an output directory of chunk files: chunk-NNNNNN.npy (float32 vectors) and .ids.json, with a "
@@ -187,6 +198,9 @@ def _add_encode_options(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("--devices", type=_devices, default=None,
                      help="e.g. cuda:0,cuda:1 or cpu,cpu: one process each (sentence-transformers' pool)")  # fmt: skip
     cmd.add_argument("--normalize", action="store_true", help="unit-length vectors")
+    cmd.add_argument("--engine", choices=("local", "ray"), default="local",
+                     help="ray: an actor pool on Ray Data, Parquet in and out (needs --id-column)")  # fmt: skip
+    add_ray_options(cmd)
 
 
 def _decode(args: argparse.Namespace) -> None:
@@ -252,6 +266,7 @@ def _json_object(text: str, option: str) -> dict:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .cli_ray import add_ray_options
     from .models.backbones import EMBEDDED_BACKBONE
 
     parser = argparse.ArgumentParser(prog="llm2vec-gen", description=__doc__)
@@ -274,8 +289,10 @@ def build_parser() -> argparse.ArgumentParser:
                           "row indices, so a later run without it answers the rest)")  # fmt: skip
     gen.add_argument("--dtype", default=None, help="backbone dtype, e.g. bfloat16 on GPU")
     gen.add_argument("--device", default=None, help="e.g. cuda:1 (default: cuda when available, else cpu)")
-    gen.add_argument("--engine", choices=("transformers", "vllm"), default="transformers",
-                     help="vllm: hand generation to vLLM when installed (hub id or local dir backbones)")  # fmt: skip
+    gen.add_argument("--engine", choices=("transformers", "vllm", "ray", "ray-vllm"), default="transformers",
+                     help="vllm: hand generation to vLLM when installed (hub id or local dir backbones); ray: "
+                          "Transformers in a Ray actor pool; ray-vllm: ray.data.llm's vLLM processor")  # fmt: skip
+    add_ray_options(gen)
     _add_settings(gen)
     gen.set_defaults(run=_generate)
 

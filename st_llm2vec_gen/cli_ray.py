@@ -1,0 +1,79 @@
+"""The Ray Data paths of ``llm2vec-gen encode`` and ``generate`` (``--engine ray``): their options and runners.
+
+Both connect to the cluster named by ``$RAY_ADDRESS`` (e.g. ``ray://head:10001`` or ``auto``), else start a local one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+
+logger = logging.getLogger("st_llm2vec_gen")
+
+
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _actors(text: str) -> int | tuple[int, int]:
+    """``N`` or ``MIN-MAX`` (an autoscaling pool)."""
+    low, sep, high = text.partition("-")
+    try:
+        sizes = (int(low), int(high)) if sep else (int(low),)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected N or MIN-MAX actors (e.g. 4 or 2-8), got {text!r}") from None
+    if min(sizes) < 1 or (sep and sizes[0] > sizes[1]):
+        raise argparse.ArgumentTypeError(f"expected N >= 1 or 1 <= MIN <= MAX, got {text!r}")
+    return sizes if sep else sizes[0]
+
+
+def add_ray_options(cmd: argparse.ArgumentParser) -> None:
+    """The actor pool's options, used with ``--engine ray``."""
+    group = cmd.add_argument_group("Ray (--engine ray; cluster from $RAY_ADDRESS, else a local one)")
+    group.add_argument("--actors", type=_actors, default=2, help="actor pool size, N or MIN-MAX (default 2)")
+    group.add_argument("--cpus-per-actor", type=_non_negative, default=1.0,
+                       help="CPUs Ray reserves per actor (default 1; leave some for reading and writing)")  # fmt: skip
+    group.add_argument("--gpus-per-actor", type=_non_negative, default=0.0, help="GPUs per actor (default 0)")
+
+
+def encode_with_ray(args: argparse.Namespace) -> None:
+    """``encode --engine ray``: Parquet/JSONL/CSV in, a folder of Parquet files (ids + embedding) out, resumable."""
+    from .corpus.ray_encoding import connect
+    from .corpus.ray_output import encode_to_parquet
+
+    if args.texts or not args.input:
+        raise ValueError("--engine ray reads --input (Parquet, JSONL or CSV), not texts on the command line")
+    if not args.id_column:
+        raise ValueError("--engine ray needs --id-column: Ray Datasets have no stable row numbers to use as ids")
+    if args.output.endswith(".npy") or args.devices or args.shard != (0, 1) or args.chunk_size:
+        raise ValueError("--engine ray writes a folder of Parquet files: --devices, --shard, --chunk-size and a .npy "
+                         "output belong to the default engine (Ray spreads the work itself: --actors)")  # fmt: skip
+    if not os.path.exists(args.input):
+        raise FileNotFoundError(f"Input not found: {args.input}")
+    connect()
+    manifest = encode_to_parquet(
+        args.input, args.model, args.output, id_column=args.id_column, prompt_name=args.prompt_name,
+        normalize=args.normalize, overwrite=args.overwrite, text_column=args.column, batch_size=args.batch_size,
+        actors=args.actors, num_cpus=args.cpus_per_actor, num_gpus=args.gpus_per_actor,
+    )  # fmt: skip
+    logger.info("%s: %d row(s) encoded by this run, %d in all", args.output, manifest["encoded"], manifest["rows"])
+
+
+def generate_with_ray(args: argparse.Namespace, queries: list[str], output: str, settings, ids) -> list[dict]:
+    """``generate --engine ray`` / ``ray-vllm``: the same response rows, answered by an actor pool."""
+    from .corpus.ray_encoding import connect
+    from .ray_generation import generate_on_ray
+
+    connect()
+    return generate_on_ray(
+        args.backbone, queries, output, settings, shard=args.shard, ids=ids, dtype=args.dtype,
+        vllm=args.engine == "ray-vllm", actors=args.actors, num_cpus=args.cpus_per_actor,
+        num_gpus=args.gpus_per_actor,
+    )  # fmt: skip

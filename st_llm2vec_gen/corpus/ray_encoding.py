@@ -1,0 +1,227 @@
+"""Encoding a corpus on Ray Data: the model runs in a pool of actors (loaded once per actor, never per batch) over
+``Dataset.map_batches``; the result is a Ray Dataset of ids and embeddings (:func:`encode_ray_dataset`).
+
+Needs the ``ray`` extra (``pip install 'st-llm2vec-gen[ray]'``). Ray restarts an actor that dies (a killed worker,
+a lost node) and retries the batch it held; a batch whose call *raises* is retried only if the dataset's
+``DataContext.actor_task_retry_on_errors`` says so (Ray's default: fail the job). Writing the result to Parquet with
+resume after an interrupted job: :mod:`st_llm2vec_gen.corpus.ray_output`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..data import TEXT_COLUMNS
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import ray.data
+
+logger = logging.getLogger(__name__)
+
+EMBEDDING_COLUMN = "embedding"
+"""The output column of the vectors: fixed-size lists of float32, (D,) per row."""
+
+
+def import_ray() -> Any:
+    """``ray`` with ``ray.data``, or an ImportError that names the extra to install."""
+    try:
+        import ray
+        import ray.data  # noqa: F401
+    except ImportError as error:
+        raise ImportError("Ray Data is not installed: pip install 'st-llm2vec-gen[ray]' (ray[data] >= 2.50)") from error
+    return ray
+
+
+def connect(address: str | None = None, **init_kwargs: Any) -> None:
+    """Connects to a Ray cluster unless this process already is: ``address``, else ``$RAY_ADDRESS``, else a new
+    local cluster on this machine (Ray's own rule for ``ray.init()``)."""
+    ray = import_ray()
+    if ray.is_initialized():
+        return
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    logger.info("Connecting to Ray at %s", address or "a new local cluster")
+    ray.init(address=address, **init_kwargs)
+
+
+def read_source(source: str | Sequence[str]) -> ray.data.Dataset:
+    """A Ray Dataset over Parquet (a file or a folder of them), JSONL (``.jsonl``/``.json`` lines) or CSV files.
+
+    Raises:
+        ValueError: For another kind of file, naming the ones Ray reads.
+    """
+    ray = import_ray()
+    paths = [source] if isinstance(source, (str, os.PathLike)) else list(source)
+    first = str(paths[0])
+    if first.endswith(".parquet") or os.path.isdir(first):
+        return ray.data.read_parquet(paths)
+    if first.endswith((".jsonl", ".json")):
+        return ray.data.read_json(paths, lines=True) if first.endswith(".jsonl") else ray.data.read_json(paths)
+    if first.endswith(".csv"):
+        return ray.data.read_csv(paths)
+    raise ValueError(f"{first}: Ray encoding reads .parquet (or a folder of them), .jsonl and .csv files")
+
+
+def saved_prompts(model: str) -> dict[str, str] | None:
+    """The prompts a local model directory declares, read without loading it; None for a hub id."""
+    path = os.path.join(model, "config_sentence_transformers.json")
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return dict(json.load(f).get("prompts") or {})
+
+
+def check_prompt(prompts: dict[str, str] | None, prompt_name: str | None) -> None:
+    """Raises ValueError if ``prompt_name`` is given and the model (when known) has no prompt of that name."""
+    if prompt_name is not None and prompts is not None and prompt_name not in prompts:
+        raise ValueError(f"Unknown prompt name {prompt_name!r}; the model has {sorted(prompts)}")
+
+
+def text_column_of(names: Sequence[str], text_column: str | None) -> str:
+    """The text column: ``text_column`` if given (and present), else the first of ``data.TEXT_COLUMNS`` present."""
+    if text_column is not None:
+        if text_column not in names:
+            raise ValueError(f"The input has no column {text_column!r}; it has {list(names)}")
+        return text_column
+    column = next((c for c in TEXT_COLUMNS if c in names), None)
+    if column is None:
+        raise ValueError(f"The input has none of the text columns {TEXT_COLUMNS}; found {list(names)}: pass one")
+    return column
+
+
+class RayEncoder:
+    """The callable class each actor of the pool runs: loads the model once, then encodes batch after batch.
+
+    Args:
+        model: The saved model's path or hub id (loaded with ``trust_remote_code=True``).
+        text_column: The column of the texts.
+        id_column: The column of the ids, copied to the output.
+        prompt_name: The model's prompt to use (``"query"``, ``"document"``, a task); None: no prompt.
+        batch_size: Texts per forward pass.
+        normalize: Scale the vectors to unit length.
+        device: Where the actor runs the model (``"cpu"``, ``"cuda"``).
+        threads: Torch threads in the actor; None: Ray's default for the actor.
+        model_kwargs: Passed to the backbone (``dtype``, ...).
+    """
+
+    def __init__(
+        self,
+        model: str,
+        text_column: str,
+        id_column: str,
+        prompt_name: str | None = None,
+        batch_size: int = 32,
+        normalize: bool = False,
+        device: str = "cpu",
+        threads: int | None = None,
+        model_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        if threads:
+            torch.set_num_threads(threads)
+        self.model = SentenceTransformer(model, trust_remote_code=True, device=device, model_kwargs=model_kwargs)
+        check_prompt(self.model.prompts, prompt_name)
+        self.text_column, self.id_column = text_column, id_column
+        self.kwargs = {"prompt_name": prompt_name, "batch_size": batch_size, "normalize_embeddings": normalize,
+                       "show_progress_bar": False, "convert_to_numpy": True}  # fmt: skip
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        """``{id, embedding}`` for a batch of rows: the ids as they came, (rows, D) float32 vectors."""
+        import numpy as np
+        import pyarrow as pa
+
+        texts = batch.column(self.text_column).to_pylist()
+        bad = next((i for i, t in enumerate(texts) if not isinstance(t, str) or not t.strip()), None)
+        if bad is not None:
+            row_id = batch.column(self.id_column)[bad].as_py()
+            raise ValueError(f"Row {self.id_column}={row_id!r}: missing or empty {self.text_column!r} field")
+        vectors = np.asarray(self.model.encode(texts, **self.kwargs), dtype=np.float32)  # (rows, D)
+        flat = pa.array(vectors.reshape(-1), type=pa.float32())
+        embedding = pa.FixedSizeListArray.from_arrays(flat, vectors.shape[1])
+        return pa.table({self.id_column: batch.column(self.id_column), EMBEDDING_COLUMN: embedding})
+
+
+def encode_ray_dataset(
+    source: ray.data.Dataset | str | Sequence[str],
+    model: str,
+    id_column: str,
+    text_column: str | None = None,
+    prompt_name: str | None = None,
+    batch_size: int = 32,
+    block_rows: int | None = None,
+    actors: int | tuple[int, int] = 2,
+    num_cpus: float = 1.0,
+    num_gpus: float = 0.0,
+    threads: int | None = None,
+    normalize: bool = False,
+    model_kwargs: dict[str, Any] | None = None,
+    encoder: type[RayEncoder] = RayEncoder,
+    encoder_kwargs: dict[str, Any] | None = None,
+) -> ray.data.Dataset:
+    """Encodes a Ray Dataset (or Parquet / JSONL / CSV files) with a saved LLM2Vec-Gen model on an actor pool.
+
+    Lazy, as Ray Datasets are: nothing runs until the result is consumed (``write_parquet``, ``iter_batches``, ...).
+    Connect first (:func:`connect`, or ``ray.init``); the model path must be readable where the actors run.
+
+    Args:
+        source: A Ray Dataset, or a path (or paths) :func:`read_source` reads.
+        model: The saved model's directory or hub id.
+        id_column: The column of the rows' unique ids (Ray Datasets have no stable row numbers), kept in the output.
+        text_column: The text column; by default the first of ``text``, ``sentence``, ... present.
+        prompt_name: The model's prompt to use (``"query"``, ``"document"``, a task name), as in ``encode``.
+        batch_size: Rows per actor call, and texts per forward pass.
+        block_rows: Rows per block, the unit Ray hands to an actor (and at most one output file each); default 16
+            batches. An input with fewer blocks than actors keeps some actors idle: lower it for a small input.
+        actors: The pool size, or ``(min, max)`` for an autoscaling pool.
+        num_cpus: CPUs Ray reserves per actor. Leave CPUs for Ray's read and write tasks: on a 2-CPU cluster, 2
+            actors need ``num_cpus <= 0.5``.
+        num_gpus: GPUs per actor (fractions share a GPU); > 0 runs the model on ``cuda``.
+        threads: Torch threads per actor; None: ``max(1, int(num_cpus))`` on CPU.
+        normalize: Scale the vectors to unit length.
+        model_kwargs: Passed to the backbone, e.g. ``{"dtype": "bfloat16"}``.
+        encoder: The callable class the actors run (a :class:`RayEncoder` subclass, e.g. to add columns).
+        encoder_kwargs: Further arguments of ``encoder``'s constructor.
+
+    Returns:
+        A Dataset with the columns ``id_column`` and ``embedding`` (fixed-size lists of float32).
+
+    Raises:
+        ValueError: For a missing id or text column, an unknown prompt name, or bad sizes.
+    """
+    ray = import_ray()
+    block_rows = block_rows or 16 * batch_size
+    if batch_size < 1 or block_rows < 1 or num_cpus < 0 or num_gpus < 0:
+        raise ValueError(f"batch_size, block_rows must be >= 1, num_cpus, num_gpus >= 0: got {batch_size}, "
+                         f"{block_rows}, {num_cpus}, {num_gpus}")  # fmt: skip
+    check_prompt(saved_prompts(model), prompt_name)  # fails in seconds for a local model, before any actor starts
+    dataset = source if isinstance(source, ray.data.Dataset) else read_source(source)
+    names = dataset.schema().names
+    if id_column not in names:
+        raise ValueError(f"The input has no id column {id_column!r}; it has {names}: pass --id-column / id_column")
+    column = text_column_of(names, text_column)
+    pool = (
+        ray.data.ActorPoolStrategy(min_size=actors[0], max_size=actors[1])
+        if isinstance(actors, tuple)
+        else ray.data.ActorPoolStrategy(size=actors)
+    )
+    device = "cuda" if num_gpus > 0 else "cpu"
+    kwargs = {"model": model, "text_column": column, "id_column": id_column, "prompt_name": prompt_name,
+              "batch_size": batch_size, "normalize": normalize, "device": device,
+              "threads": threads or (None if num_gpus > 0 else max(1, int(num_cpus))),
+              "model_kwargs": model_kwargs, **(encoder_kwargs or {})}  # fmt: skip
+    blocks = dataset.select_columns([id_column, column]).repartition(target_num_rows_per_block=block_rows)
+    return blocks.map_batches(
+        encoder,
+        fn_constructor_kwargs=kwargs,
+        batch_size=batch_size,
+        batch_format="pyarrow",
+        compute=pool,
+        num_cpus=num_cpus,
+        num_gpus=num_gpus,
+    )

@@ -1,0 +1,26 @@
+"""A Ray encoder that fails once: imported by the Ray workers (tests/ray is on their PYTHONPATH)."""
+
+from __future__ import annotations
+
+import os
+
+from st_llm2vec_gen.corpus.ray_encoding import RayEncoder
+
+
+class FailsOnce(RayEncoder):
+    """Raises on the first batch that holds ``fail_id``, the first time any actor sees it (a marker file records
+    that it did): Ray must retry that batch."""
+
+    def __init__(self, *args, fail_id=None, marker: str = "", **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fail_id, self.marker = fail_id, marker
+
+    def __call__(self, batch):
+        if self.fail_id in batch.column(self.id_column).to_pylist():
+            try:
+                os.close(os.open(self.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            except FileExistsError:
+                pass  # failed once already: succeed now
+            else:
+                raise RuntimeError(f"injected failure on the batch holding {self.fail_id!r}")
+        return super().__call__(batch)
