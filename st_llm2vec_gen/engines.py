@@ -232,12 +232,7 @@ class VLLMEngine:
             params.max_tokens = settings.max_new_tokens
             params.seed = settings.seed
             return params
-        return SamplingParams(
-            max_tokens=settings.max_new_tokens,
-            temperature=settings.temperature if settings.do_sample else 0.0,
-            top_p=settings.top_p if settings.do_sample else 1.0,
-            seed=settings.seed if settings.do_sample else None,
-        )
+        return SamplingParams(**vllm_sampling(settings))
 
     def answer(self, queries: list[str], settings: GenerationSettings) -> list[Generation]:
         """One generation per query, in order; ``truncated`` is vLLM's ``finish_reason == "length"``."""
@@ -246,6 +241,16 @@ class VLLMEngine:
         prompts = [{"prompt_token_ids": row} for row in ids]
         outputs = self.llm.generate(prompts, self.sampling_params(settings), use_tqdm=False)
         return [Generation(out.outputs[0].text.strip(), out.outputs[0].finish_reason == "length") for out in outputs]
+
+
+def vllm_sampling(settings: GenerationSettings) -> dict[str, Any]:
+    """vLLM's sampling parameters for ``settings`` (greedy is temperature 0), as ``SamplingParams`` keywords."""
+    return {
+        "max_tokens": settings.max_new_tokens,
+        "temperature": settings.temperature if settings.do_sample else 0.0,
+        "top_p": settings.top_p if settings.do_sample else 1.0,
+        "seed": settings.seed if settings.do_sample else None,
+    }
 
 
 def _decoding_fields(config: GenerationConfig) -> dict[str, Any]:

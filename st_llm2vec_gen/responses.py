@@ -69,13 +69,7 @@ def generate_responses(
             settings.
     """
     settings = settings or GenerationSettings()
-    index, count = shard
-    if not 0 <= index < count:
-        raise ValueError(f"shard index must be in [0, {count}), got {index}")
-    wanted = range(len(queries)) if ids is None else sorted(set(ids))
-    if wanted and not 0 <= wanted[0] <= wanted[-1] < len(queries):
-        raise ValueError(f"ids must be query indices in [0, {len(queries)}), got {wanted[0]}..{wanted[-1]}")
-    todo_ids = [i for i in wanted if i % count == index]
+    todo_ids = shard_ids(len(queries), shard, ids)
     done = _read_rows(output_path, queries)
     record = _settings_record(engine, settings)
     recorded = _check_settings(output_path, record, has_rows=bool(done))
@@ -95,6 +89,21 @@ def generate_responses(
             done.update((row["id"], row) for row in rows)
             bar.update(len(batch))
     return [done[i] for i in todo_ids]
+
+
+def shard_ids(queries: int, shard: tuple[int, int] = (0, 1), ids: Iterable[int] | None = None) -> list[int]:
+    """The query ids one shard answers: ``ids`` (default all) whose index modulo ``count`` is ``index``, sorted.
+
+    Raises:
+        ValueError: For a bad shard, or ids outside ``[0, queries)``.
+    """
+    index, count = shard
+    if not 0 <= index < count:
+        raise ValueError(f"shard index must be in [0, {count}), got {index}")
+    wanted = range(queries) if ids is None else sorted(set(ids))
+    if wanted and not 0 <= wanted[0] <= wanted[-1] < queries:
+        raise ValueError(f"ids must be query indices in [0, {queries}), got {wanted[0]}..{wanted[-1]}")
+    return [i for i in wanted if i % count == index]
 
 
 def _answer_batch(engine: Engine, texts: list[str], settings: GenerationSettings) -> list[Generation]:

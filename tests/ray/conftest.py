@@ -14,10 +14,11 @@ HERE = Path(__file__).parent
 
 @pytest.fixture(scope="session")
 def ray_cluster():
-    """A 2-CPU local cluster; its workers import this folder's helpers (``ray_faults``)."""
+    """A 2-CPU local cluster; its workers import the tests' helpers (``ray_faults``, ``tiny_models``)."""
     import ray.data
 
-    pythonpath = os.pathsep.join(p for p in (str(HERE), os.environ.get("PYTHONPATH", "")) if p)
+    paths = (str(HERE), str(HERE.parent), os.environ.get("PYTHONPATH", ""))
+    pythonpath = os.pathsep.join(p for p in paths if p)
     ray.init(num_cpus=2, include_dashboard=False, runtime_env={"env_vars": {"PYTHONPATH": pythonpath}})
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
