@@ -37,7 +37,7 @@ import torch
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
-from .models.llm2vec_gen import LLM2VecGen
+from .models.llm2vec_gen import LLM2VecGen, is_llm2vec_gen
 
 logger = logging.getLogger(__name__)
 
@@ -147,14 +147,9 @@ def _check_int8_matmul() -> None:
         raise RuntimeError("torch._int_mm gave a wrong result on this machine: int8 quantisation is unavailable.")
 
 
-def _is_llm2vec_gen(module: Any) -> bool:
-    """The installed class, or the copy a self-contained model directory loads its module code from."""
-    return isinstance(module, LLM2VecGen) or type(module).__name__ == LLM2VecGen.__name__
-
-
 def _module(model: Any) -> LLM2VecGen:
     module = model[0] if isinstance(model, nn.Sequential) else model
-    if not _is_llm2vec_gen(module):
+    if not is_llm2vec_gen(module):
         raise TypeError(f"Expected an LLM2Vec-Gen model or module, got {type(module).__name__}.")
     return module
 

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import logging
-import os
 
 from sentence_transformers import SentenceTransformerTrainer
 
-from .models.config import LLM2VecGenConfig
-from .models.llm2vec_gen import LLM2VecGen
-from .models.saved_format import CONFIG_NAME, WEIGHTS_NAME, read_saved_json, read_weights
+from .models.llm2vec_gen import is_llm2vec_gen
 
 logger = logging.getLogger(__name__)
 
@@ -33,36 +30,8 @@ class LLM2VecGenTrainer(SentenceTransformerTrainer):
     def _load_from_checkpoint(self, checkpoint_path: str) -> None:  # the trainer's hook for resuming
         model = getattr(self.model, "_orig_mod", self.model)
         module = model[0] if len(model) else None
-        if not isinstance(module, LLM2VecGen):
+        if not is_llm2vec_gen(module):
             super()._load_from_checkpoint(checkpoint_path)
             return
-        load_head(module, checkpoint_path)
+        module.load_head(checkpoint_path)
         logger.info("Resumed the LLM2Vec-Gen head from %s (the frozen backbone stays as loaded)", checkpoint_path)
-
-
-def load_head(module: LLM2VecGen, path: str) -> None:
-    """Copies the head (compression tokens, R, A) of a saved LLM2Vec-Gen model or checkpoint into ``module``.
-
-    Args:
-        module: The live module; its backbone stays as loaded.
-        path: A saved model directory or a training checkpoint.
-
-    Raises:
-        FileNotFoundError: If ``path`` holds no LLM2Vec-Gen head.
-        ValueError: If the head was trained on another backbone or with other settings (token count, dimension).
-    """
-    folder = os.path.join(path, _module_folder(path))
-    config_path = os.path.join(folder, CONFIG_NAME)
-    if not os.path.isfile(config_path):
-        raise FileNotFoundError(f"{path} holds no LLM2Vec-Gen head ({CONFIG_NAME} is missing).")
-    _, shape = LLM2VecGenConfig.from_saved(read_saved_json(config_path), config_path)
-    shape.check(module.backbone_shape, module.backbone_name_or_path)
-    module.load_trainable_state(read_weights(os.path.join(folder, WEIGHTS_NAME)))
-
-
-def _module_folder(path: str) -> str:
-    """The first module's folder inside a saved model (``""`` for LLM2Vec-Gen models, which save at the root)."""
-    modules = os.path.join(path, "modules.json")
-    if not os.path.isfile(modules):
-        return ""
-    return read_saved_json(modules, list)[0].get("path", "")

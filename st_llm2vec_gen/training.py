@@ -157,7 +157,7 @@ def train(config: TrainConfig):
     """
     from datasets import Dataset
 
-    from .trainer import LLM2VecGenTrainer, load_head
+    from .trainer import LLM2VecGenTrainer
 
     _check_output_dir(config)
     pairs = load_pairs(config.data, config.limit)  # fail fast on bad data
@@ -166,7 +166,7 @@ def train(config: TrainConfig):
     model = create_model(**_module_kwargs(config, teacher.dim if teacher else None))
     module = model[0]
     if config.init_from:
-        load_head(module, config.init_from)
+        module.load_head(config.init_from)
         logger.info("Starting from the head of %s", config.init_from)
     teacher = teacher or load_teacher("self", module, **config.teacher_kwargs)
     check_teacher_dim(teacher, module)

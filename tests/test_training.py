@@ -11,7 +11,6 @@ from sentence_transformers import SentenceTransformer
 
 from st_llm2vec_gen import LLM2VecGenLoss, create_model
 from st_llm2vec_gen.models import LLM2VecGenConfig
-from st_llm2vec_gen.trainer import load_head
 from st_llm2vec_gen.training import TrainConfig, per_device_batch_size, train, training_arguments, with_prompt
 
 RECIPES = sorted((Path(__file__).parents[1] / "training" / "recipes").glob("*.yaml"))
@@ -171,13 +170,13 @@ def test_load_head_copies_a_saved_head_exactly_and_refuses_a_mismatch(llama_path
     saved.save(str(tmp_path / "saved"))
     live = create_model(llama_path, num_tokens=2, seed=2)
     assert any(not torch.equal(a, b) for a, b in zip(_head(live).values(), _head(saved).values()))
-    load_head(live[0], str(tmp_path / "saved"))
+    live[0].load_head(str(tmp_path / "saved"))
     for name, weight in _head(saved).items():
         assert torch.equal(_head(live)[name], weight), name
     with pytest.raises(ValueError, match="shape"):  # another token count
-        load_head(create_model(llama_path, num_tokens=3)[0], str(tmp_path / "saved"))
-    with pytest.raises(FileNotFoundError, match="no LLM2Vec-Gen head"):
-        load_head(live[0], str(tmp_path))
+        create_model(llama_path, num_tokens=3)[0].load_head(str(tmp_path / "saved"))
+    with pytest.raises(FileNotFoundError, match="not an LLM2Vec-Gen model"):
+        live[0].load_head(str(tmp_path))
 
 
 def test_load_head_refuses_a_head_of_another_backbone(llama_path, tmp_path, tmp_path_factory):
@@ -186,7 +185,7 @@ def test_load_head_refuses_a_head_of_another_backbone(llama_path, tmp_path, tmp_
     other = save_backbone(tmp_path_factory.mktemp("qwen3-other"), "qwen3")  # hidden size 48, not 32
     create_model(other, num_tokens=2).save(str(tmp_path / "other"))
     with pytest.raises(ValueError, match="hidden size"):
-        load_head(create_model(llama_path, num_tokens=2)[0], str(tmp_path / "other"))
+        create_model(llama_path, num_tokens=2)[0].load_head(str(tmp_path / "other"))
 
 
 def test_train_starts_from_init_from(llama_path, tmp_path):

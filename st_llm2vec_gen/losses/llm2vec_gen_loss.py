@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from sentence_transformers import SentenceTransformer
 from torch import nn
 
-from ..models.llm2vec_gen import LLM2VecGen
+from ..models.llm2vec_gen import LLM2VecGen, is_llm2vec_gen
 
 ROUTER_HINT = (
     "LLM2VecGenLoss needs the response column tokenized as decoder targets: pass "
@@ -51,7 +51,7 @@ class LLM2VecGenLoss(nn.Module):
         temperature: float = 0.05,
     ) -> None:
         super().__init__()
-        if not isinstance(model[0], LLM2VecGen):
+        if not is_llm2vec_gen(model[0]):
             raise TypeError(f"LLM2VecGenLoss needs an LLM2VecGen model, got {type(model[0]).__name__} first.")
         weights = {"alignment_weight": alignment_weight, "reconstruction_weight": reconstruction_weight,
                    "contrastive_weight": contrastive_weight}  # fmt: skip

@@ -10,7 +10,7 @@ import torch
 from sentence_transformers import SentenceTransformer
 from torch import nn
 
-from ..models.llm2vec_gen import LLM2VecGen
+from ..models.llm2vec_gen import LLM2VecGen, is_llm2vec_gen
 
 RESPONSE_HINT = (
     "ReconstructionRegularizedLoss needs reconstruction targets: a column of answers routed to the 'response' task "
@@ -65,7 +65,7 @@ class ReconstructionRegularizedLoss(nn.Module):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        if not isinstance(model[0], LLM2VecGen) and type(model[0]).__name__ != LLM2VecGen.__name__:  # or a saved copy
+        if not is_llm2vec_gen(model[0]):
             raise TypeError(f"ReconstructionRegularizedLoss needs an LLM2VecGen model, got {type(model[0]).__name__}.")
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) or weight < 0:
             raise ValueError(f"weight must be a finite number >= 0, got {weight!r}")

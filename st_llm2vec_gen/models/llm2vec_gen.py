@@ -39,6 +39,7 @@ from .saved_format import (
     WEIGHTS_NAME,
     copy_code,
     declare_requirements,
+    module_folder,
     read_saved_json,
     read_weights,
     save_backbone,
@@ -81,6 +82,12 @@ class LLM2VecGen(DecodingMixin, InputModule):
     # in a worker process (multi-process pool), as pickle checks that the named class is the very same object.
     if __name__.startswith("st_llm2vec_gen."):
         __module__ = "st_llm2vec_gen"
+
+    config_file_name = CONFIG_NAME
+    config_keys = [  # the saved settings (``LLM2VecGenConfig``, its backbone under its saved name), as ST modules do
+        "backbone_name_or_path", "num_tokens", "num_encoded_tokens", "embedding_dim", "max_seq_length", "store_backbone"
+    ]  # fmt: skip
+    config_key_renames: dict[str, str] = {}  # saved name -> current name; no key was renamed since the first format
 
     def __init__(
         self,
@@ -309,9 +316,9 @@ class LLM2VecGen(DecodingMixin, InputModule):
     # ----------------------------------------------------------------------------------------------------------------
     # Save / load
     def get_config_dict(self) -> dict[str, Any]:
-        """The saved configuration, with the backbone's shape for mismatch checks on load."""
+        """The saved configuration (``config_keys``), with the backbone's shape for mismatch checks on load."""
         shape = {k: v for k, v in vars(self.backbone_shape).items() if v is not None}
-        return {**self.config.to_saved(), **shape}
+        return {**{key: getattr(self, key) for key in self.config_keys}, **shape}
 
     def save(self, output_path: str, *args: Any, safe_serialization: bool = True, **kwargs: Any) -> None:
         """Saves the trainable weights (safetensors), the config and, with ``store_backbone``, backbone and code."""
@@ -345,14 +352,7 @@ class LLM2VecGen(DecodingMixin, InputModule):
             ValueError: If a file is corrupt or the backbone does not match the saved head.
         """
         hub = dict(token=token, cache_folder=cache_folder, revision=revision, local_files_only=local_files_only)
-        saved = cls.load_config(model_name_or_path, subfolder=subfolder, config_filename=CONFIG_NAME, **hub)
-        if not saved:
-            raise FileNotFoundError(f"{model_name_or_path} has no {CONFIG_NAME}: it is not an LLM2Vec-Gen model.")
-        config, shape = LLM2VecGenConfig.from_saved(saved, f"{model_name_or_path}/{CONFIG_NAME}")
-        weights_path = cls.load_file_path(model_name_or_path, WEIGHTS_NAME, subfolder=subfolder, **hub)
-        if weights_path is None:
-            raise FileNotFoundError(f"{model_name_or_path} has no {WEIGHTS_NAME} with the LLM2Vec-Gen weights.")
-        weights = read_weights(weights_path)
+        config, shape, weights = cls.read_head(model_name_or_path, subfolder, **hub)
         model_kwargs = _backbone_kwargs(model_kwargs, shape, token, cache_folder, local_files_only)
         where = model_kwargs.pop("backbone", None)
         if where is None and config.store_backbone:
@@ -378,13 +378,51 @@ class LLM2VecGen(DecodingMixin, InputModule):
     def load_config(
         cls, model_name_or_path: str, subfolder: str = "", config_filename: str | None = None, **hub: Any
     ) -> dict[str, Any]:
-        """Reads the module's saved config (``{}`` when absent), naming the file when it is not a JSON object.
+        """Reads the module's saved config (``{}`` when absent), naming the file when it is not a JSON object;
+        renamed keys (``config_key_renames``) get their current names.
 
         Raises:
             ValueError: If the file is not valid JSON or not a JSON object.
         """
         path = cls.load_file_path(model_name_or_path, config_filename or CONFIG_NAME, subfolder=subfolder, **hub)
-        return {} if path is None else read_saved_json(path)
+        config = {} if path is None else read_saved_json(path)
+        for old, new in cls.config_key_renames.items():
+            if old in config and new not in config:
+                config[new] = config.pop(old)
+        return config
+
+    @classmethod
+    def read_head(
+        cls, model_name_or_path: str, subfolder: str = "", **hub: Any
+    ) -> tuple[LLM2VecGenConfig, BackboneShape, dict[str, torch.Tensor]]:
+        """The saved settings, recorded backbone facts and trainable weights of a saved model, checkpoint or hub id:
+        the one reader behind :meth:`load`, :meth:`load_head` (trainer resume and ``TrainConfig.init_from``).
+
+        Raises:
+            FileNotFoundError: If the config or weights file is missing.
+            ValueError: If a file is corrupt.
+        """
+        saved = cls.load_config(model_name_or_path, subfolder=subfolder, config_filename=CONFIG_NAME, **hub)
+        if not saved:
+            raise FileNotFoundError(f"{model_name_or_path} has no {CONFIG_NAME}: it is not an LLM2Vec-Gen model.")
+        config, shape = LLM2VecGenConfig.from_saved(saved, f"{model_name_or_path}/{CONFIG_NAME}")
+        weights_path = cls.load_file_path(model_name_or_path, WEIGHTS_NAME, subfolder=subfolder, **hub)
+        if weights_path is None:
+            raise FileNotFoundError(f"{model_name_or_path} has no {WEIGHTS_NAME} with the LLM2Vec-Gen weights.")
+        return config, shape, read_weights(weights_path)
+
+    def load_head(self, path: str) -> None:
+        """Copies the head (compression tokens, R, A) of a saved model or training checkpoint into this module; the
+        backbone stays as loaded. Used to resume (:class:`~st_llm2vec_gen.LLM2VecGenTrainer`) and to start a run
+        from a saved head (``TrainConfig.init_from``).
+
+        Raises:
+            FileNotFoundError: If ``path`` holds no LLM2Vec-Gen head.
+            ValueError: If the head was trained on another backbone or with other settings (token count, dimension).
+        """
+        _, shape, weights = self.read_head(path, module_folder(path))
+        shape.check(self.backbone_shape, self.backbone_name_or_path)
+        self.load_trainable_state(weights)
 
     def load_trainable_state(self, weights: dict[str, torch.Tensor]) -> None:
         """Copies saved trainable weights in, checking names and shapes.
@@ -407,6 +445,18 @@ class LLM2VecGen(DecodingMixin, InputModule):
         with torch.no_grad():
             for name, param in own.items():
                 param.copy_(weights[name])
+
+
+_CONTRACT = ("preprocess_responses", "compression_states", "reconstruction_loss", "trainable_state_dict", "load_head")
+
+
+def is_llm2vec_gen(module: Any) -> bool:
+    """Whether ``module`` is an LLM2Vec-Gen module: this package's class, or the copy of it that a self-contained
+    saved model loads from its own code (another class object with the same name and methods). The one check used
+    by the losses, the trainer and the quantisation."""
+    if isinstance(module, LLM2VecGen):
+        return True
+    return type(module).__name__ == LLM2VecGen.__name__ and all(callable(getattr(module, m, None)) for m in _CONTRACT)
 
 
 def _backbone_kwargs(

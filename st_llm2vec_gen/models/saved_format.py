@@ -300,3 +300,12 @@ def declare_requirements(output_path: str, self_contained: bool) -> None:
         }
     config["requirements"] = requirements
     write_json(path, config)
+
+
+def module_folder(path: str) -> str:
+    """The first module's folder inside a local saved model or checkpoint (``""`` when it saves at the root, as
+    LLM2Vec-Gen models do, or when there is no ``modules.json``)."""
+    modules = os.path.join(path, "modules.json")
+    if not os.path.isfile(modules):
+        return ""
+    return read_saved_json(modules, list)[0].get("path", "")

@@ -6,10 +6,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 from datasets import Dataset
-from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
 from transformers import AutoModelForCausalLM
 
-from st_llm2vec_gen import LLM2VecGenLoss, create_model
+from st_llm2vec_gen import LLM2VecGen, LLM2VecGenLoss, create_model
 from st_llm2vec_gen.losses import reconstruction_loss
 from st_llm2vec_gen.losses.llm2vec_gen_loss import in_batch_contrastive
 from st_llm2vec_gen.teachers import SelfTeacher
@@ -142,6 +142,29 @@ def test_resume_from_checkpoint_equals_uninterrupted_run(backbone_path, tmp_path
         assert len(loads) == (0 if trainer_class is LLM2VecGenTrainer else 1)
         for name, tensor in full[0].trainable_state_dict().items():
             torch.testing.assert_close(resumed[0].trainable_state_dict()[name], tensor, rtol=0, atol=1e-6)
+
+
+def test_a_self_contained_model_trains_and_resumes_from_its_own_code(backbone_path, tmp_path, monkeypatch):
+    """Loaded from the module code saved beside it, the class is a copy, not st_llm2vec_gen's: still accepted."""
+    monkeypatch.setenv("HF_MODULES_CACHE", str(tmp_path / "modules"))
+    model = create_model(backbone_path, num_tokens=3, max_seq_length=40)
+    model[0].store_backbone = True
+    model.save(str(tmp_path / "model"))
+
+    def load():
+        loaded = SentenceTransformer(str(tmp_path / "model"), trust_remote_code=True, device="cpu")
+        assert type(loaded[0]).__name__ == "LLM2VecGen" and not isinstance(loaded[0], LLM2VecGen)
+        return loaded
+
+    full = load()
+    make_trainer(full, tmp_path / "a", max_steps=4, save_steps=2, trainer_class=LLM2VecGenTrainer).train()
+    resumed = load()
+    trainer = make_trainer(resumed, tmp_path / "b", max_steps=4, save_steps=2, trainer_class=LLM2VecGenTrainer)
+    trainer.train(resume_from_checkpoint=str(tmp_path / "a" / "checkpoint-2"))
+    before = load()[0].trainable_state_dict()
+    for name, tensor in full[0].trainable_state_dict().items():
+        torch.testing.assert_close(resumed[0].trainable_state_dict()[name], tensor, rtol=0, atol=1e-6)
+        assert not torch.equal(tensor, before[name])  # it did train
 
 
 def counting(calls: list, function):
