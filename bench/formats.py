@@ -147,7 +147,8 @@ def main() -> None:
         cosine = torch.nn.functional.cosine_similarity(reference, embeddings[name]).min().item()
         spent = median(seconds[name])
         memory = tensor_mib(model[0].backbone)
-        rows.append([name, len(texts) / spent, fp32_seconds / spent, flops / spent / 1e9 / peaks[fmt], f"{cosine:.6f}", memory])
+        share = flops / spent / 1e9 / peaks[fmt]
+        rows.append([name, len(texts) / spent, fp32_seconds / spent, share, f"{cosine:.6f}", memory])
     headers = ["model", "texts/s", "x fp32", "of its format's peak", "min cosine to fp32", "backbone MiB"]
     title = f"encode: {len(texts)} queries, batch {args.batch_size}, median of {args.rounds} rounds, {tokens} tokens"
     print_table(headers, rows, title=title)
