@@ -1,9 +1,9 @@
 """Runs the llm2vec-gen CLI while recording every file this process writes, as ``rank<TAB>path`` lines.
 
-    python -m torch.distributed.run --nproc_per_node 2 tests/record_writes.py LOG train RECIPE
+    torchrun --nproc_per_node 2 tests/record_writes.py LOG train RECIPE
 
-Used by tests/test_ddp.py to check that each checkpoint file is written by one rank only, and how many times each
-rank loads a backbone (``LOAD`` lines).
+Used by tests/test_ddp.py to check that each checkpoint file is written by one rank only, how many times each rank
+loads a backbone (``LOAD`` lines) and which backend its process group uses (``BACKEND:<name>`` lines).
 """
 
 from __future__ import annotations
@@ -49,8 +49,23 @@ def _record_backbone_loads() -> None:
     AutoModelForCausalLM.from_pretrained = recording_load
 
 
+def _record_backend() -> None:
+    """Logs ``rank<TAB>BACKEND:<name>`` when the process group starts (gloo on CPU)."""
+    import torch.distributed as dist
+
+    init = dist.init_process_group
+
+    def recording_init(*args, **kwargs):
+        result = init(*args, **kwargs)
+        _record(f"BACKEND:{dist.get_backend()}")
+        return result
+
+    dist.init_process_group = recording_init
+
+
 if __name__ == "__main__":
     _record_backbone_loads()
+    _record_backend()
     from st_llm2vec_gen.cli import main
 
     sys.exit(main(sys.argv[1:]))

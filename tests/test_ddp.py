@@ -1,4 +1,5 @@
-"""Multi-process DDP training under torchrun, on CPU (gloo) with a tiny backbone: the loss unwraps the DDP model."""
+"""Multi-process DDP training launched by `torchrun --nproc_per_node 2`, on CPU (gloo) with a tiny backbone: the loss
+unwraps the DDP model, each rank loads one backbone, each checkpoint file has one writer."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ def test_torchrun_two_processes(llama_path, tmp_path):
     )
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     log = tmp_path / "writes.tsv"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+    torchrun = Path(sys.executable).with_name("torchrun")  # the launcher users run, from the same environment
+    cmd = [str(torchrun), "--standalone", "--nproc_per_node", "2",
            str(Path(__file__).with_name("record_writes.py")), str(log), "train", str(recipe)]  # fmt: skip
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-4000:]
@@ -33,6 +35,8 @@ def test_torchrun_two_processes(llama_path, tmp_path):
         rank, path = line.split("\t")
         writers.setdefault(path, set()).add(rank)
     assert _loads(log) == {"0": 1, "1": 1}
+    assert {(r, p.rpartition("/")[2]) for r, p in (line.split("\t") for line in log.read_text().splitlines())
+            if "BACKEND:" in p} == {("0", "BACKEND:gloo"), ("1", "BACKEND:gloo")}  # fmt: skip
     checkpoint_files = {p: r for p, r in writers.items() if "/checkpoint-" in p and "/.tmp" not in p}
     assert any(p.endswith("model.safetensors") for p in checkpoint_files)
     assert {p: r for p, r in checkpoint_files.items() if len(r) > 1} == {}  # one writer per checkpoint file
