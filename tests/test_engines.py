@@ -7,6 +7,7 @@ order, and resumable output through ``generate_responses``.
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
 import types
@@ -15,7 +16,7 @@ import pytest
 from tiny_models import CHAT_TEMPLATE
 from transformers import AutoTokenizer
 
-from st_llm2vec_gen.engines import Engine, GenerationSettings, TransformersEngine, VLLMEngine, chat_prompts
+from st_llm2vec_gen.engines import Engine, Generation, GenerationSettings, TransformersEngine, VLLMEngine, chat_prompts
 from st_llm2vec_gen.models.backbones import load_backbone
 from st_llm2vec_gen.responses import generate_responses
 
@@ -67,9 +68,18 @@ def test_same_prompt_ids_as_the_transformers_engine_and_greedy(fake_vllm, llama_
 
 
 def test_both_engines_implement_the_protocol(fake_vllm, llama_path):
+    """A runtime_checkable Protocol only checks that the names exist: compare the signatures and the answers."""
     model, tokenizer = load_backbone(llama_path)
-    assert isinstance(VLLMEngine(llama_path), Engine)
-    assert isinstance(TransformersEngine(model, tokenizer), Engine)
+    tokenizer.chat_template = CHAT_TEMPLATE
+    settings = GenerationSettings(max_new_tokens=3, batch_size=2)
+    for engine in (VLLMEngine(llama_path), TransformersEngine(model, tokenizer)):
+        assert isinstance(engine.name, str) and engine.name
+        for method in ("answer", "model_decoding"):
+            expected = inspect.signature(getattr(Engine, method)).parameters
+            assert list(inspect.signature(getattr(engine, method)).parameters) == list(expected)[1:], method
+        answers = engine.answer(QUERIES, settings)
+        assert len(answers) == len(QUERIES) and all(isinstance(a, Generation) for a in answers)
+        assert isinstance(engine.model_decoding(), dict)
 
 
 def test_generate_responses_with_the_engine_resumes(fake_vllm, llama_path, tmp_path):

@@ -39,9 +39,13 @@ def test_self_teacher_needs_the_module():
         load_teacher("self")
 
 
-def test_self_teacher_class_reports_backbone_width(llama_path):
-    module = create_model(llama_path, num_tokens=2)[0]
-    assert SelfTeacher(module).dim == module.hidden_size == module.embedding_dim
+def test_self_teacher_embeds_into_the_backbone_width(llama_path):
+    module = create_model(llama_path, num_tokens=2, embedding_dim=16)[0]
+    teacher = SelfTeacher(module)
+    assert teacher.encode(["Paris is the capital of France.", "Hi"]).shape == (2, teacher.dim)
+    assert teacher.dim != module.embedding_dim  # 16 is not this backbone's hidden size: the head cannot learn it
+    with pytest.raises(ValueError, match="embedding_dim"):
+        check_teacher_dim(teacher, module)
 
 
 def _plain_states(module, ids: list[int], layer: int | None) -> torch.Tensor:

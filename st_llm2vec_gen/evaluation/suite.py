@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from ..bright_prompts import BRIGHT_BENCHMARKS, DEFAULT_SET, STUDENT_SETS, TEACHER_SET, bright_query_instructions
+from ..models.backbones import default_dtype
 from ..models.saved_format import atomic_write
 from ..mteb_prompts import apply_paper_prompts
 from ..quantization import QUANTIZATIONS, quantize_for_cpu
@@ -303,6 +304,7 @@ def _environment() -> dict[str, Any]:
     return {
         "cpu": cpu,
         "torch_threads": torch.get_num_threads(),
+        "default_backbone_dtype": str(default_dtype()).removeprefix("torch."),  # with no dtype given (bf16 or fp32)
         "cuda": torch.cuda.is_available(),
         "torch": torch.__version__,
         "sentence_transformers": sentence_transformers.__version__,

@@ -53,16 +53,27 @@ def test_prefix_reuse_gives_the_same_loss_and_gradients(backbone_path, checkpoin
         torch.testing.assert_close(reuse, full, rtol=1e-5, atol=1e-6)
 
 
-def test_prefix_reuse_is_for_training_only(backbone_path):
-    model = create_model(backbone_path, num_tokens=3, max_seq_length=40)
-    module = model[0]
+def test_prefix_reuse_is_for_training_only(backbone_path, monkeypatch):
+    """The prefix pass runs only with autograd on a trainable head and prefix_cache set; else one plain pass."""
+    from st_llm2vec_gen.models import llm2vec_gen
+
+    calls = []
+    real = llm2vec_gen.states_after_fixed_prefix
+    monkeypatch.setattr(llm2vec_gen, "states_after_fixed_prefix", lambda *a, **k: calls.append(1) or real(*a, **k))
+    module = create_model(backbone_path, num_tokens=3, max_seq_length=40)[0]
     features = module.preprocess(QUERIES)
     with torch.no_grad():
         inference = module(dict(features))["compression_states"]
+    assert not calls  # encoding never takes the training path
+    training = module(dict(features))["compression_states"]
+    assert len(calls) == 1
+    torch.testing.assert_close(training.detach(), inference, rtol=1e-5, atol=1e-5)
     module.prefix_cache = False
-    with torch.no_grad():
-        full = module(dict(features))["compression_states"]
-    assert torch.equal(inference, full)  # no grad: one pass over the whole sequence either way
+    module(dict(features))
+    module.compression_tokens.requires_grad_(False)
+    module.prefix_cache = True
+    module(dict(features))
+    assert len(calls) == 1  # switched off, or nothing to train: the plain pass
 
 
 def test_backbone_stays_in_eval_mode_while_the_head_trains(backbone_path):
