@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -10,7 +9,8 @@ import torch.nn.functional as F
 from sentence_transformers import SentenceTransformer
 from torch import nn
 
-from ..models.llm2vec_gen import LLM2VecGen, is_llm2vec_gen
+from ..models.llm2vec_gen import LLM2VecGen
+from .shared import CITATION, check_model, check_weight
 
 ROUTER_HINT = (
     "LLM2VecGenLoss needs the response column tokenized as decoder targets: pass "
@@ -24,13 +24,6 @@ class LLM2VecGenLoss(nn.Module):
     ``L = alignment_weight * MSE(student(query), teacher(response)) + reconstruction_weight * CE(response | R(h))``,
     where the reconstruction term is the frozen backbone's next-token cross-entropy of the response after the soft
     prompt R(h) of the query. The terms are returned as a dict, so the trainer logs them separately.
-
-    Dataset columns, in this order: ``query`` (text), ``response`` (text) and, optionally, ``label``: the teacher's
-    embedding of the response (D floats), optionally followed by one more value, 1.0 for a response cut at the
-    generation limit (its appended EOS is then no reconstruction target). Without ``label``, the frozen backbone
-    itself is the teacher, computed online by :meth:`LLM2VecGen.mean_pooled`, the code of the precomputed ``self``
-    teacher. The training arguments need ``router_mapping={"response": "response"}``.
-
     ``contrastive_weight > 0`` adds the hybrid objective the paper lists as future work: an in-batch InfoNCE term
     between student(query) and teacher(response) (:func:`in_batch_contrastive`); 0 keeps the paper's objective.
 
@@ -40,6 +33,45 @@ class LLM2VecGenLoss(nn.Module):
         reconstruction_weight: Weight of the reconstruction cross-entropy.
         contrastive_weight: Weight of the in-batch contrastive term (0: off, the paper's objective).
         temperature: Temperature of the contrastive term's cosine similarities.
+
+    References:
+        - LLM2Vec-Gen: Generative Embeddings from Large Language Models, https://arxiv.org/abs/2603.10913
+        - Training in this package: ``docs/training.md``; ``llm2vec-gen train RECIPE`` builds all of the below.
+
+    Requirements:
+        1. Training arguments with ``router_mapping={"response": "response"}``: the response column is tokenized as
+           decoder targets (:meth:`LLM2VecGen.preprocess_responses`), not as an input to embed.
+        2. Unlabelled queries and the LLM's own answers to them (``llm2vec-gen generate``).
+
+    Inputs:
+        +---------------------+---------------------------------------------+------------------------------------+
+        | Texts               | Labels                                      | Number of model output embeddings  |
+        +=====================+=============================================+====================================+
+        | (query, response)   | none: the frozen backbone's mean pooling of | 1 (the query's; the response is    |
+        | pairs               | the response, computed online               | only a reconstruction target)      |
+        +---------------------+---------------------------------------------+------------------------------------+
+        | (query, response)   | the teacher's embedding of the response (D  | 1                                  |
+        | pairs               | floats), + 1.0/0.0: response cut at the     |                                    |
+        |                     | generation limit (its EOS is no target)     |                                    |
+        +---------------------+---------------------------------------------+------------------------------------+
+
+    Relations:
+        - :class:`ReconstructionRegularizedLoss` adds the same reconstruction term to any sentence-transformers loss.
+
+    Example::
+
+        from datasets import Dataset
+        from sentence_transformers import SentenceTransformerTrainingArguments
+        from st_llm2vec_gen import LLM2VecGenLoss, LLM2VecGenTrainer, create_model
+
+        model = create_model()  # the embedded SmolLM2 backbone, a fresh head
+        train_dataset = Dataset.from_dict({
+            "query": ["Where do polar bears live?", "What is the capital of France?"],
+            "response": ["Polar bears live in the Arctic.", "The capital of France is Paris."],
+        })
+        args = SentenceTransformerTrainingArguments(output_dir="out", router_mapping={"response": "response"})
+        loss = LLM2VecGenLoss(model, contrastive_weight=1.0)
+        LLM2VecGenTrainer(model=model, args=args, train_dataset=train_dataset, loss=loss).train()
     """
 
     def __init__(
@@ -51,15 +83,12 @@ class LLM2VecGenLoss(nn.Module):
         temperature: float = 0.05,
     ) -> None:
         super().__init__()
-        if not is_llm2vec_gen(model[0]):
-            raise TypeError(f"LLM2VecGenLoss needs an LLM2VecGen model, got {type(model[0]).__name__} first.")
+        check_model(model, "LLM2VecGenLoss")
         weights = {"alignment_weight": alignment_weight, "reconstruction_weight": reconstruction_weight,
                    "contrastive_weight": contrastive_weight}  # fmt: skip
         for name, weight in weights.items():
-            if not isinstance(weight, (int, float)) or not math.isfinite(weight) or weight < 0:
-                raise ValueError(f"{name} must be a finite number >= 0, got {weight!r}")
-        if not isinstance(temperature, (int, float)) or not temperature > 0 or not math.isfinite(temperature):
-            raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
+            check_weight(name, weight)
+        check_weight("temperature", temperature, positive=True)
         self.model = model
         self.alignment_weight = alignment_weight
         self.reconstruction_weight = reconstruction_weight
@@ -121,7 +150,7 @@ class LLM2VecGenLoss(nn.Module):
 
     @property
     def citation(self) -> str:
-        return "LLM2Vec-Gen, arXiv:2603.10913 (2026)."
+        return CITATION
 
 
 def in_batch_contrastive(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,7 +9,8 @@ import torch
 from sentence_transformers import SentenceTransformer
 from torch import nn
 
-from ..models.llm2vec_gen import LLM2VecGen, is_llm2vec_gen
+from ..models.llm2vec_gen import LLM2VecGen
+from .shared import CITATION, check_model, check_weight
 
 RESPONSE_HINT = (
     "ReconstructionRegularizedLoss needs reconstruction targets: a column of answers routed to the 'response' task "
@@ -52,6 +52,34 @@ class ReconstructionRegularizedLoss(nn.Module):
         replay_prompt: Instruction prepended to replay texts (as their encoding used when the head was trained;
             ``None``: none, as in LLM2Vec-Gen training).
         seed: Seed of the replay order.
+
+    References:
+        - LLM2Vec-Gen: Generative Embeddings from Large Language Models, https://arxiv.org/abs/2603.10913 (the
+          reconstruction objective); ``docs/training.md``, section 6.
+
+    Inputs:
+        +--------------------------------------------+--------------------------------+--------------------------+
+        | Texts                                      | Labels                         | Number of model output   |
+        |                                            |                                | embeddings               |
+        +============================================+================================+==========================+
+        | the wrapped loss's columns + a column      | the wrapped loss's labels      | those of the wrapped     |
+        | routed to ``response`` (the LLM's answers) |                                | loss                     |
+        +--------------------------------------------+--------------------------------+--------------------------+
+        | the wrapped loss's columns, with           | the wrapped loss's labels      | those of the wrapped     |
+        | ``replay`` pairs                           |                                | loss                     |
+        +--------------------------------------------+--------------------------------+--------------------------+
+
+    Relations:
+        - :class:`LLM2VecGenLoss` is the self-supervised objective that trains the head in the first place.
+
+    Example::
+
+        from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+        from st_llm2vec_gen import DEFAULT_MODEL, ReconstructionRegularizedLoss
+
+        model = SentenceTransformer(DEFAULT_MODEL, trust_remote_code=True)
+        # columns: anchor, positive, llm_answer; router_mapping={"llm_answer": "response"} in the training arguments
+        loss = ReconstructionRegularizedLoss(model, MultipleNegativesRankingLoss(model), weight=0.5)
     """
 
     def __init__(
@@ -65,10 +93,8 @@ class ReconstructionRegularizedLoss(nn.Module):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        if not is_llm2vec_gen(model[0]):
-            raise TypeError(f"ReconstructionRegularizedLoss needs an LLM2VecGen model, got {type(model[0]).__name__}.")
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) or weight < 0:
-            raise ValueError(f"weight must be a finite number >= 0, got {weight!r}")
+        check_model(model, "ReconstructionRegularizedLoss")
+        check_weight("weight", weight)
         if isinstance(replay_batch_size, bool) or not isinstance(replay_batch_size, int) or replay_batch_size < 1:
             raise ValueError(f"replay_batch_size must be an integer >= 1, got {replay_batch_size!r}")
         self.model = model
@@ -140,7 +166,7 @@ class ReconstructionRegularizedLoss(nn.Module):
 
     @property
     def citation(self) -> str:
-        return "LLM2Vec-Gen, arXiv:2603.10913 (2026)."
+        return CITATION
 
 
 def _check_pairs(pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
