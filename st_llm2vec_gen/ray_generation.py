@@ -132,7 +132,7 @@ def generate_on_ray(
     Raises:
         ValueError: As ``generate_responses``: bad shard or ids, an output of other queries or settings.
     """
-    from .corpus.ray_encoding import import_ray
+    from .corpus.ray_encoding import import_ray, warn_if_no_room
 
     ray = import_ray()
     settings = settings or GenerationSettings()
@@ -146,6 +146,7 @@ def generate_on_ray(
     if vllm:
         answered = _vllm_answers(items, backbone, settings, dtype, actors)
     else:
+        warn_if_no_room(ray, actors, num_cpus)
         blocks = items.repartition(target_num_rows_per_block=settings.batch_size)
         device = "cuda" if num_gpus > 0 else "cpu"
         kwargs = {"backbone": backbone, "settings": asdict(settings), "dtype": dtype, "device": device,

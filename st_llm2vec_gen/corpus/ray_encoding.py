@@ -93,6 +93,24 @@ def text_column_of(names: Sequence[str], text_column: str | None) -> str:
     return column
 
 
+def check_room(actors: int | tuple[int, int], num_cpus: float, cluster_cpus: float) -> str | None:
+    """A warning if the pool's actors reserve every CPU of the cluster: Ray's read and write tasks would then wait
+    for a free CPU forever (the job stalls); None if there is room."""
+    smallest = actors[0] if isinstance(actors, tuple) else actors
+    if num_cpus > 0 and smallest * num_cpus > cluster_cpus - 0.5:
+        return (f"{smallest} actor(s) x {num_cpus} CPU leave no CPU of the cluster's {cluster_cpus:g} for Ray's read "
+                "and write tasks: the job may stall. Give fewer CPUs per actor (--cpus-per-actor / num_cpus, e.g. "
+                f"{max(0.25, (cluster_cpus - 1) / smallest):g}) or fewer actors")  # fmt: skip
+    return None
+
+
+def warn_if_no_room(ray: Any, actors: int | tuple[int, int], num_cpus: float) -> None:
+    """Logs :func:`check_room`'s warning for the connected cluster (as it is now: an autoscaler may still grow it)."""
+    warning = check_room(actors, num_cpus, float(ray.cluster_resources().get("CPU", 0)))
+    if warning:
+        logger.warning(warning)
+
+
 class RayEncoder:
     """The callable class each actor of the pool runs: loads the model once, then encodes batch after batch.
 
@@ -210,6 +228,7 @@ def encode_ray_dataset(
         if isinstance(actors, tuple)
         else ray.data.ActorPoolStrategy(size=actors)
     )
+    warn_if_no_room(ray, actors, num_cpus)
     device = "cuda" if num_gpus > 0 else "cpu"
     kwargs = {"model": model, "text_column": column, "id_column": id_column, "prompt_name": prompt_name,
               "batch_size": batch_size, "normalize": normalize, "device": device,

@@ -125,3 +125,10 @@ def test_a_batch_that_fails_once_is_retried_nothing_lost_or_duplicated(
     ids, vectors = load_parquet_embeddings(out)
     assert ids == list(range(ROWS))
     np.testing.assert_allclose(vectors, reference["document"], atol=1e-5, rtol=0)
+
+
+def test_a_pool_that_takes_every_cpu_is_named_with_the_fix():
+    from st_llm2vec_gen.corpus.ray_encoding import check_room
+
+    assert "--cpus-per-actor" in check_room(2, 1.0, 2.0)  # the read tasks would wait forever
+    assert check_room(2, 0.5, 2.0) is None and check_room((1, 8), 1.0, 4.0) is None
