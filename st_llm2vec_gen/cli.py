@@ -238,7 +238,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     model = _check_model(args.model)
     config = EvaluationConfig(
         model=model, tasks=args.tasks, methods=args.methods, teacher=args.teacher, data_dir=args.data_dir,
-        teacher_kwargs=_json_object(args.teacher_kwargs, "--teacher-kwargs"),
+        teacher_kwargs=None if args.teacher_kwargs is None else _json_object(args.teacher_kwargs, "--teacher-kwargs"),
         sizes=SuiteSizes.tiny() if args.tiny else SuiteSizes(), batch_size=args.batch_size,
         max_seq_length=args.max_seq_length, hyde_max_new_tokens=args.hyde_max_new_tokens,
         interpretability=not args.no_interpretability, prompts=args.prompts, quantize=args.quantize,
@@ -377,8 +377,10 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--model", default=DEFAULT_MODEL, help="LLM2Vec-Gen model directory or hub id (default: embedded)")
     ev.add_argument("--tasks", nargs="+", default=["offline"], help="task or benchmark names (default: offline)")
     ev.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS, help="what to evaluate")
-    ev.add_argument("--teacher", default="self", help="'self' or the teacher's sentence-transformers path/id")
-    ev.add_argument("--teacher-kwargs", default="{}", help="teacher options as JSON, e.g. '{\"layer\": 20}'")
+    ev.add_argument("--teacher", default=None,
+                    help="'self' or the teacher's sentence-transformers path/id (default: the one the model was "
+                         "trained with, as it records it; else 'self', mean pooling)")  # fmt: skip
+    ev.add_argument("--teacher-kwargs", default=None, help="teacher options as JSON, e.g. '{\"layer\": 20}'")
     ev.add_argument(
         "--data-dir",
         default=None,

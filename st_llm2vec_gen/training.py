@@ -169,6 +169,7 @@ def train(config: TrainConfig):
         module.load_head(config.init_from)
         logger.info("Starting from the head of %s", config.init_from)
     teacher = teacher or load_teacher("self", module, **config.teacher_kwargs)
+    module.trained_with = training_teacher(config)  # saved with the head: evaluation compares with this teacher
     check_teacher_dim(teacher, module)
     args = training_arguments(config)
     with args.main_process_first(desc="teacher labels"):  # rank 0 embeds; the others read its file
@@ -193,6 +194,16 @@ def train(config: TrainConfig):
         model.save(os.path.join(config.output_dir, "final"))
         write_json(os.path.join(config.output_dir, "log_history.json"), trainer.state.log_history)
     return model
+
+
+def training_teacher(config: TrainConfig) -> dict[str, Any]:
+    """The teacher settings a trained head records (``LLM2VecGenConfig.trained_with``)."""
+    return {
+        "teacher": config.teacher,
+        "teacher_kwargs": config.teacher_kwargs,
+        "teacher_prompt": config.teacher_prompt,
+        "teacher_normalized": config.teacher_normalized,
+    }
 
 
 def with_prompt(queries: list[str], prompt: str | None, known: Iterable[str]) -> list[str]:

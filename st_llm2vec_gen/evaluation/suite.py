@@ -64,8 +64,10 @@ class EvaluationConfig:
             names (need the hub), or ``"llm2vec-gen-lite"``. ``"BRIGHT"`` and ``"BRIGHT (long)"`` run as one task
             per domain (``BRIGHT_BENCHMARKS``), so that each domain gets its own instruction.
         methods: Which of ``METHODS`` to run.
-        teacher: ``"self"`` or a sentence-transformers model path or id.
-        teacher_kwargs: The teacher's options, as in ``TrainConfig.teacher_kwargs`` (e.g. ``{"layer": 20}``).
+        teacher: ``"self"`` or a sentence-transformers model path or id; ``None``: the teacher the model was trained
+            with, as its saved config records it (``trained_with``), else ``"self"`` with mean pooling.
+        teacher_kwargs: The teacher's options, as in ``TrainConfig.teacher_kwargs`` (e.g. ``{"layer": 20}``);
+            ``None``: the recorded ones when the teacher is the recorded one, else none.
         data_dir: Folder of the evaluation data (default: the data bundled in the package, or ``$ST_LLM2VEC_GEN_DATA``).
         sizes: Subsample sizes of the offline tasks.
         batch_size: Texts per forward pass for every method.
@@ -86,8 +88,8 @@ class EvaluationConfig:
     model: str
     tasks: list[str] = field(default_factory=lambda: ["offline"])
     methods: list[str] = field(default_factory=lambda: list(METHODS))
-    teacher: str = "self"
-    teacher_kwargs: dict[str, Any] = field(default_factory=dict)
+    teacher: str | None = None
+    teacher_kwargs: dict[str, Any] | None = None
     data_dir: str | None = None
     sizes: SuiteSizes = field(default_factory=SuiteSizes)
     batch_size: int = 32
@@ -154,8 +156,9 @@ def _load_data(tasks: list[Any]) -> None:
             raise ValueError(f"Task {task.metadata.name} could not load its data from the {where}: {error}") from error
 
 
-def _load_models(config: EvaluationConfig, tasks: list[Any]) -> dict[str, Any]:
-    """The mteb-ready model of each method; the baselines share the LLM2Vec-Gen model's backbone."""
+def _load_models(config: EvaluationConfig, tasks: list[Any]) -> tuple[dict[str, Any], tuple[str, dict[str, Any]]]:
+    """The mteb-ready model of each method (the baselines share the LLM2Vec-Gen model's backbone), and the teacher
+    and options the teacher row uses (:func:`teacher_settings`)."""
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(config.model, trust_remote_code=True)
@@ -171,20 +174,42 @@ def _load_models(config: EvaluationConfig, tasks: list[Any]) -> dict[str, Any]:
         "last_token_pooling": BackbonePooling(pool, "last"),
     }
     instructions = bright_query_instructions(tasks, TEACHER_SET) if config.prompts == "paper" else {}
-    teacher = TeacherEncoder(_load_teacher(config, model[0]), config.batch_size, query_instructions=instructions)
+    resolved = teacher_settings(config, model[0])
+    teacher = TeacherEncoder(
+        _load_teacher(*resolved, config, model[0]), config.batch_size, query_instructions=instructions
+    )
     models["teacher"] = teacher
     settings = GenerationSettings(max_new_tokens=config.hyde_max_new_tokens, batch_size=config.batch_size)
     models["hyde"] = HyDE(model[0], teacher.embed, teacher.teacher.dim, settings)
     if "minilm" in config.methods:
         models["minilm"] = _load_minilm()
-    return {name: models[name] for name in config.methods}
+    return {name: models[name] for name in config.methods}, resolved
 
 
-def _load_teacher(config: EvaluationConfig, module: Any) -> Teacher:
+def teacher_settings(config: EvaluationConfig, module: Any) -> tuple[str, dict[str, Any]]:
+    """The teacher to compare with and its options: as given, else the one the model was trained with
+    (``trained_with``, recorded by ``train()``), else the mean-pooling ``self`` teacher (models that record none)."""
+    recorded = getattr(module, "trained_with", None) or {}
+    if config.teacher is None and recorded:
+        kwargs = recorded.get("teacher_kwargs") or {}
+        if recorded["teacher"] != "self":
+            prompt, normalized = recorded.get("teacher_prompt"), recorded.get("teacher_normalized", True)
+            kwargs = {**kwargs, "prompt": prompt, "normalized": normalized}
+        teacher = recorded["teacher"]
+    else:
+        teacher = config.teacher or "self"
+        kwargs = {}
+    if config.teacher_kwargs is not None:
+        kwargs = config.teacher_kwargs
+    logger.info("Teacher row: %s %s", teacher, kwargs)
+    return teacher, kwargs
+
+
+def _load_teacher(name: str, kwargs: dict[str, Any], config: EvaluationConfig, module: Any) -> Teacher:
     """The teacher exactly as training builds it: ``self`` (the module's backbone) or a sentence-transformers model."""
-    if config.teacher == "self":
-        return load_teacher("self", module, **config.teacher_kwargs)
-    teacher = load_teacher(config.teacher, **{"trust_remote_code": True, **config.teacher_kwargs})
+    if name == "self":
+        return load_teacher("self", module, **kwargs)
+    teacher = load_teacher(name, **{"trust_remote_code": True, **kwargs})
     limit = teacher.model.max_seq_length or config.max_seq_length
     teacher.model.max_seq_length = min(limit, config.max_seq_length)
     return teacher
@@ -244,11 +269,11 @@ def run_suite(config: EvaluationConfig) -> dict[str, Any]:
     if config.prompts == "paper":  # a BRIGHT task without a published instruction fails before any download
         bright_query_instructions(tasks, config.bright_instructions)
     _load_data(tasks)  # before any model: a missing file or an unreachable hub fails fast
-    models = _load_models(config, tasks)
+    models, teacher = _load_models(config, tasks)
     data_dir = Path(config.data_dir) if config.data_dir else default_data_dir()
     timing = list(read_scifact(data_dir, None, 0, config.sizes.seed)["queries"].values())[: config.timing_queries]
     results: dict[str, Any] = {
-        "config": _config_dict(config),
+        "config": {**_config_dict(config), "teacher": teacher[0], "teacher_kwargs": teacher[1]},
         "environment": _environment(),
         "scores": {},
         "seconds": {},

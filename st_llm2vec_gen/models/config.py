@@ -28,6 +28,9 @@ class LLM2VecGenConfig:
         embedding_dim: Output dimension D (the teacher's); ``None``: the backbone's hidden size.
         max_seq_length: Maximum tokens per input, the N compression tokens included; longer texts are cut at the end.
         store_backbone: Whether saving writes the backbone and the module's code into the model directory.
+        trained_with: The teacher the head was trained with, as ``train()`` records it (``teacher``,
+            ``teacher_kwargs``, ``teacher_prompt``, ``teacher_normalized``); ``llm2vec-gen evaluate`` compares the
+            model with it by default. ``None`` for untrained, converted or earlier models. No effect on embeddings.
     """
 
     backbone: str = EMBEDDED_BACKBONE
@@ -36,6 +39,7 @@ class LLM2VecGenConfig:
     embedding_dim: int | None = None
     max_seq_length: int = 512
     store_backbone: bool = False
+    trained_with: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         for name in ("num_tokens", "max_seq_length"):
@@ -48,6 +52,12 @@ class LLM2VecGenConfig:
         if self.num_encoded_tokens is not None and not 1 <= self.num_encoded_tokens <= self.num_tokens:
             raise ValueError(
                 f"num_encoded_tokens must be in [1, num_tokens={self.num_tokens}], got {self.num_encoded_tokens}"
+            )
+        if self.trained_with is not None and not (
+            isinstance(self.trained_with, dict) and isinstance(self.trained_with.get("teacher"), str)
+        ):
+            raise ValueError(
+                f"trained_with must name its teacher ({{'teacher': 'self', ...}}), got {self.trained_with!r}"
             )
         if self.embedding_dim is not None and self.embedding_dim < 1:
             raise ValueError(f"embedding_dim must be >= 1, got {self.embedding_dim}")
@@ -68,6 +78,8 @@ class LLM2VecGenConfig:
         """The keys as written in ``llm2vec_gen_config.json`` (``backbone`` is saved as ``backbone_name_or_path``)."""
         saved = dataclasses.asdict(self)
         saved[SAVED_BACKBONE_KEY] = saved.pop("backbone")
+        if saved["trained_with"] is None:  # files of untrained heads stay as they were before the key existed
+            del saved["trained_with"]
         return saved
 
     @classmethod

@@ -65,6 +65,8 @@ class LLM2VecGen(DecodingMixin, InputModule):
             making it self-contained, or only refers to it by ``backbone``.
         model_kwargs: Passed to the backbone's ``from_pretrained`` (``dtype``, ``attn_implementation``, ...).
         seed: Seed for the initial compression tokens and alignment projection.
+        trained_with: The teacher the head was trained with (recorded by ``train()``, see
+            :class:`LLM2VecGenConfig`); evaluation compares with it by default.
 
     Example::
 
@@ -85,7 +87,8 @@ class LLM2VecGen(DecodingMixin, InputModule):
 
     config_file_name = CONFIG_NAME
     config_keys = [  # the saved settings (``LLM2VecGenConfig``, its backbone under its saved name), as ST modules do
-        "backbone_name_or_path", "num_tokens", "num_encoded_tokens", "embedding_dim", "max_seq_length", "store_backbone"
+        "backbone_name_or_path", "num_tokens", "num_encoded_tokens", "embedding_dim", "max_seq_length",
+        "store_backbone", "trained_with",
     ]  # fmt: skip
     config_key_renames: dict[str, str] = {}  # saved name -> current name; no key was renamed since the first format
 
@@ -100,6 +103,7 @@ class LLM2VecGen(DecodingMixin, InputModule):
         store_backbone: bool = False,
         model_kwargs: dict[str, Any] | None = None,
         seed: int = 0,
+        trained_with: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         LLM2VecGenConfig(  # validates the settings before any backbone is loaded
@@ -108,7 +112,9 @@ class LLM2VecGen(DecodingMixin, InputModule):
             embedding_dim=embedding_dim,
             max_seq_length=max_seq_length,
             store_backbone=store_backbone,
+            trained_with=trained_with,
         )
+        self.trained_with = trained_with
         self.prefix_cache = True  # training: reuse the text's keys/values instead of backpropagating through them
         self.backbone_revision = (model_kwargs or {}).get("revision") if isinstance(backbone, str) else None
         given = {k for k, v in (model_kwargs or {}).items() if v is not None}
@@ -180,6 +186,7 @@ class LLM2VecGen(DecodingMixin, InputModule):
             embedding_dim=self.embedding_dim,
             max_seq_length=self.max_seq_length,
             store_backbone=self.store_backbone,
+            trained_with=self.trained_with,
         )
 
     @property
@@ -316,9 +323,10 @@ class LLM2VecGen(DecodingMixin, InputModule):
     # ----------------------------------------------------------------------------------------------------------------
     # Save / load
     def get_config_dict(self) -> dict[str, Any]:
-        """The saved configuration (``config_keys``), with the backbone's shape for mismatch checks on load."""
+        """The saved configuration (the ``config_keys`` as ``LLM2VecGenConfig.to_saved`` writes them), with the
+        backbone's shape for mismatch checks on load."""
         shape = {k: v for k, v in vars(self.backbone_shape).items() if v is not None}
-        return {**{key: getattr(self, key) for key in self.config_keys}, **shape}
+        return {**self.config.to_saved(), **shape}
 
     def save(self, output_path: str, *args: Any, safe_serialization: bool = True, **kwargs: Any) -> None:
         """Saves the trainable weights (safetensors), the config and, with ``store_backbone``, backbone and code."""

@@ -45,11 +45,13 @@ def test_teacher_row_is_the_training_teacher(results, chat_model_dir):
     assert results["scores"]["teacher"] and results["scores"]["mean_pooling"] != results["scores"]["last_token_pooling"]
     from sentence_transformers import SentenceTransformer
 
-    from st_llm2vec_gen.evaluation.suite import _load_teacher
+    from st_llm2vec_gen.evaluation.suite import _load_teacher, teacher_settings
 
     module = SentenceTransformer(chat_model_dir, trust_remote_code=True)[0]
     texts = ["Polar bears live on the sea ice.", "Paris"]
-    suite_teacher = TeacherEncoder(_load_teacher(EvaluationConfig(model=chat_model_dir), module)).embed(texts)
+    config = EvaluationConfig(model=chat_model_dir)
+    assert teacher_settings(config, module) == ("self", {})  # an untrained head records no teacher: the mean one
+    suite_teacher = TeacherEncoder(_load_teacher("self", {}, config, module)).embed(texts)
     training_targets = load_teacher("self", module).encode(texts)  # what train() stores as labels
     online = module.mean_pooled(**module.preprocess(texts, task="response"))  # LLM2VecGenLoss without labels
     torch.testing.assert_close(suite_teacher, training_targets, rtol=0, atol=0)
@@ -92,7 +94,7 @@ def test_published_prompts_and_int8_reach_the_evaluated_model_only(chat_model_di
     from st_llm2vec_gen.quantization import quantization
 
     config = EvaluationConfig(model=chat_model_dir, methods=["llm2vec_gen", "mean_pooling"], quantize="int8")
-    models = _load_models(config, ["SciFact", "OfflineSciFact"])
+    models, _ = _load_models(config, ["SciFact", "OfflineSciFact"])
     model = models["llm2vec_gen"]
     assert model.prompts["SciFact-document"] == "Summarize the following passage:"
     assert "OfflineSciFact" not in model.prompts
@@ -101,7 +103,9 @@ def test_published_prompts_and_int8_reach_the_evaluated_model_only(chat_model_di
     pooled = models["mean_pooling"].pool
     with torch.no_grad():
         shared = pooled.module.mean_pooled(**pooled.module.preprocess(texts, task="response"))
-    saved = _load_models(EvaluationConfig(model=chat_model_dir, methods=["llm2vec_gen"], prompts="saved"), ["SciFact"])
+    saved, _ = _load_models(
+        EvaluationConfig(model=chat_model_dir, methods=["llm2vec_gen"], prompts="saved"), ["SciFact"]
+    )
     assert "SciFact" not in saved["llm2vec_gen"].prompts and quantization(saved["llm2vec_gen"]) is None
     module = saved["llm2vec_gen"][0]
     with torch.no_grad():
@@ -120,3 +124,22 @@ def test_evaluate_command_passes_prompts_and_quantisation(chat_model_dir, data_d
     assert main(args) == 0
     config = json.loads(output.read_text())["config"]
     assert (config["prompts"], config["quantize"]) == ("saved", "int8")
+
+
+def test_the_teacher_row_defaults_to_the_teacher_the_model_was_trained_with(chat_model_dir, tmp_path):
+    from sentence_transformers import SentenceTransformer
+
+    from st_llm2vec_gen.evaluation.suite import teacher_settings
+
+    model = SentenceTransformer(chat_model_dir, trust_remote_code=True)
+    record = {"teacher": "self", "teacher_kwargs": {"style": "summary"}, "teacher_prompt": None,
+              "teacher_normalized": True}  # fmt: skip
+    model[0].trained_with = record
+    model.save(str(tmp_path / "trained"))
+    module = SentenceTransformer(str(tmp_path / "trained"), trust_remote_code=True)[0]
+    assert module.trained_with == record  # saved and loaded with the head
+    config = EvaluationConfig(model=str(tmp_path / "trained"))
+    assert teacher_settings(config, module) == ("self", {"style": "summary"})
+    assert teacher_settings(EvaluationConfig(model="m", teacher_kwargs={}), module) == ("self", {})  # given wins
+    minilm = teacher_settings(EvaluationConfig(model="m", teacher="all-MiniLM-L6-v2"), module)
+    assert minilm == ("all-MiniLM-L6-v2", {})  # another teacher does not inherit the recorded options
