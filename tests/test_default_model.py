@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import pytest
 import torch
 from sentence_transformers import SentenceTransformer
@@ -40,3 +43,19 @@ def test_default_model_decodes_and_shows_its_logit_lens(model):
     assert isinstance(decoded, str) and decoded
     (words,) = module.logit_lens(QUERIES[:1], prompt=model.prompts["query"], top_k=10)
     assert len(words) == 10
+
+
+REFERENCE_TEXTS = [
+    "Where do polar bears live?", "What is the capital of France?", "Polar bears live on the Arctic sea ice.",
+    "How do vaccines work?",
+]  # fmt: skip
+
+
+def test_default_model_embeddings_match_the_stored_reference(model):
+    """tests/data/default_model_reference.npy: encode_query then encode_document of REFERENCE_TEXTS in float32 (the
+    tests pin it), stored before the second redesign; equal bit for bit on the machine that stored it. Another CPU's
+    float32 kernels may round differently in the last bits, hence the 1e-5 (entries reach ~30)."""
+    reference = np.load(Path(__file__).parent / "data" / "default_model_reference.npy")
+    now = np.concatenate([model.encode_query(REFERENCE_TEXTS), model.encode_document(REFERENCE_TEXTS)])
+    assert model[0].backbone.dtype == torch.float32
+    np.testing.assert_allclose(now, reference, rtol=0, atol=1e-5)
