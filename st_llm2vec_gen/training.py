@@ -57,6 +57,9 @@ class TrainConfig:
             (a unit-norm target makes the MSE tiny next to the reconstruction term).
         contrastive_weight: Weight of the optional in-batch contrastive term (0: the paper's objective).
         temperature: Its temperature.
+        query_target_weight: Share w of the teacher's embedding of the *query* in the target:
+            ``(1 - w) * teacher(response) + w * teacher(query)``, a target that keeps some of the input (0: the
+            paper's, the response alone). The query is embedded as given in the data, without ``query_prompt``.
         group_by_length: Batches of pairs of similar length (:class:`LengthGroupedBatchSampler`): less padding.
         query_prompt: Instruction put before each training query (as ``encode_query`` does at inference), except
             queries that already start with one of the model's prompts (e.g. wrapped passages); ``None``: none.
@@ -89,6 +92,7 @@ class TrainConfig:
     reconstruction_weight: float = 1.0
     contrastive_weight: float = 0.0
     temperature: float = 0.05
+    query_target_weight: float = 0.0
     query_prompt: str | None = None
     group_by_length: bool = True
     dtype: str | None = None
@@ -111,6 +115,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if self.schedule_steps is not None and self.schedule_steps < self.max_steps:
             raise ValueError(f"schedule_steps ({self.schedule_steps}) must be at least max_steps ({self.max_steps})")
+        if not 0.0 <= self.query_target_weight <= 1.0:
+            raise ValueError(f"query_target_weight must be in [0, 1], got {self.query_target_weight}")
         if self.limit is not None and self.limit < 1:
             raise ValueError(f"limit must be >= 1 (or null for all pairs), got {self.limit}")
         if self.dtype is not None:
@@ -174,6 +180,9 @@ def train(config: TrainConfig):
     args = training_arguments(config)
     with args.main_process_first(desc="teacher labels"):  # rank 0 embeds; the others read its file
         labels = teacher_labels(config, teacher, pairs["response"])
+        if config.query_target_weight:
+            weight = config.query_target_weight
+            labels = (1 - weight) * labels + weight * teacher_labels(config, teacher, pairs["query"])
     del teacher
     if any(pairs["truncated"]):  # one more label column: the cut responses' EOS is no target (LLM2VecGenLoss)
         labels = np.concatenate([labels, np.asarray(pairs["truncated"], dtype=labels.dtype)[:, None]], axis=1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from sentence_transformers import SentenceTransformer
@@ -67,6 +68,29 @@ def test_train_end_to_end(llama_path, tmp_path):
     assert any("reconstruction" in h for h in history)
     card = (tmp_path / "out" / "final" / "README.md").read_text()
     assert "trust_remote_code=True" in card and "Training recipe" in card and "8 query/response pairs" in card
+    assert reloaded[0].trained_with == {"teacher": "self", "teacher_kwargs": {}, "teacher_prompt": None,
+                                        "teacher_normalized": True}  # fmt: skip
+
+
+def test_query_target_weight_mixes_the_teachers_embeddings_of_query_and_response(llama_path, tmp_path, monkeypatch):
+    import datasets
+
+    from st_llm2vec_gen.teachers import SelfTeacher
+
+    # a stand-in teacher: 1.0 everywhere for a query, 0.0 for a response
+    fake = lambda self, texts, **kw: torch.tensor([[float(t.startswith("Question"))] * 32 for t in texts])  # noqa: E731
+    monkeypatch.setattr(SelfTeacher, "encode", fake)
+    seen = []
+    from_dict = datasets.Dataset.from_dict
+    monkeypatch.setattr(datasets.Dataset, "from_dict", lambda values, **kw: seen.append(values) or from_dict(values))
+    config = TrainConfig(
+        data=_pairs(tmp_path), output_dir=str(tmp_path / "out"), model=LLM2VecGenConfig(llama_path, 2, None, None, 32),
+        batch_size=4, max_steps=1, query_target_weight=0.25, extra_args={"use_cpu": True},
+    )  # fmt: skip
+    train(config)
+    np.testing.assert_allclose(np.asarray(seen[0]["label"]), 0.25)
+    with pytest.raises(ValueError, match="query_target_weight"):
+        TrainConfig(query_target_weight=1.5)
 
 
 def test_train_refuses_bad_data_before_loading_anything(tmp_path):
