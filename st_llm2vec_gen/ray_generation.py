@@ -103,7 +103,7 @@ def generate_on_ray(
     dtype: str | None = None,
     vllm: bool = False,
     actors: int | tuple[int, int] = 2,
-    num_cpus: float = 1.0,
+    num_cpus: float | None = None,
     num_gpus: float = 0.0,
     threads: int | None = None,
 ) -> list[dict[str, Any]]:
@@ -121,7 +121,7 @@ def generate_on_ray(
         dtype: Backbone dtype.
         vllm: Use ``ray.data.llm``'s vLLM processor (needs vLLM and GPUs) instead of Transformers actors.
         actors: Pool size, or ``(min, max)``.
-        num_cpus: CPUs per actor (Transformers); leave some for Ray's own tasks.
+        num_cpus: CPUs per actor (Transformers); None: at most 1, leaving room for Ray's own tasks.
         num_gpus: GPUs per Transformers actor (> 0 generates on ``cuda``); vLLM engines take theirs from
             ``ray.data.llm`` (one per engine at tensor parallel size 1).
         threads: Torch threads per Transformers actor; None: ``max(1, int(num_cpus))`` on CPU.
@@ -132,7 +132,7 @@ def generate_on_ray(
     Raises:
         ValueError: As ``generate_responses``: bad shard or ids, an output of other queries or settings.
     """
-    from .corpus.ray_encoding import import_ray, warn_if_no_room
+    from .corpus.ray_encoding import actor_cpus, import_ray
 
     ray = import_ray()
     settings = settings or GenerationSettings()
@@ -146,7 +146,7 @@ def generate_on_ray(
     if vllm:
         answered = _vllm_answers(items, backbone, settings, dtype, actors)
     else:
-        warn_if_no_room(ray, actors, num_cpus)
+        num_cpus = actor_cpus(ray, actors, num_cpus)
         blocks = items.repartition(target_num_rows_per_block=settings.batch_size)
         device = "cuda" if num_gpus > 0 else "cpu"
         kwargs = {"backbone": backbone, "settings": asdict(settings), "dtype": dtype, "device": device,

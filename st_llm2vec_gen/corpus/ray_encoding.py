@@ -104,11 +104,22 @@ def check_room(actors: int | tuple[int, int], num_cpus: float, cluster_cpus: flo
     return None
 
 
-def warn_if_no_room(ray: Any, actors: int | tuple[int, int], num_cpus: float) -> None:
-    """Logs :func:`check_room`'s warning for the connected cluster (as it is now: an autoscaler may still grow it)."""
-    warning = check_room(actors, num_cpus, float(ray.cluster_resources().get("CPU", 0)))
-    if warning:
+def fitting_cpus(actors: int | tuple[int, int], cluster_cpus: float) -> float:
+    """CPUs per actor that leave half a CPU of the cluster to Ray's read and write tasks: at most 1, in quarters, at
+    least a quarter (2 actors on 2 CPUs: 0.75 each)."""
+    smallest = actors[0] if isinstance(actors, tuple) else actors
+    return max(0.25, min(1.0, int((cluster_cpus - 0.5) / smallest * 4) / 4))
+
+
+def actor_cpus(ray: Any, actors: int | tuple[int, int], num_cpus: float | None) -> float:
+    """``num_cpus`` as given (with :func:`check_room`'s warning if it leaves no room), or for ``None`` the
+    :func:`fitting_cpus` of the connected cluster as it is now (an autoscaler may still grow it)."""
+    cluster_cpus = float(ray.cluster_resources().get("CPU", 0))
+    if num_cpus is None:
+        return fitting_cpus(actors, cluster_cpus)
+    if warning := check_room(actors, num_cpus, cluster_cpus):
         logger.warning(warning)
+    return num_cpus
 
 
 class RayEncoder:
@@ -174,7 +185,7 @@ def encode_ray_dataset(
     batch_size: int = 32,
     block_rows: int | None = None,
     actors: int | tuple[int, int] = 2,
-    num_cpus: float = 1.0,
+    num_cpus: float | None = None,
     num_gpus: float = 0.0,
     threads: int | None = None,
     normalize: bool = False,
@@ -197,8 +208,8 @@ def encode_ray_dataset(
         block_rows: Rows per block, the unit Ray hands to an actor (and at most one output file each); default 16
             batches. An input with fewer blocks than actors keeps some actors idle: lower it for a small input.
         actors: The pool size, or ``(min, max)`` for an autoscaling pool.
-        num_cpus: CPUs Ray reserves per actor. Leave CPUs for Ray's read and write tasks: on a 2-CPU cluster, 2
-            actors need ``num_cpus <= 0.5``.
+        num_cpus: CPUs Ray reserves per actor; None: at most 1, leaving half a CPU of the cluster to Ray's read and
+            write tasks (:func:`fitting_cpus`). Actors that reserve every CPU would stall the job (a warning says so).
         num_gpus: GPUs per actor (fractions share a GPU); > 0 runs the model on ``cuda``.
         threads: Torch threads per actor; None: ``max(1, int(num_cpus))`` on CPU.
         normalize: Scale the vectors to unit length.
@@ -214,7 +225,7 @@ def encode_ray_dataset(
     """
     ray = import_ray()
     block_rows = block_rows or 16 * batch_size
-    if batch_size < 1 or block_rows < 1 or num_cpus < 0 or num_gpus < 0:
+    if batch_size < 1 or block_rows < 1 or (num_cpus or 0) < 0 or num_gpus < 0:
         raise ValueError(f"batch_size, block_rows must be >= 1, num_cpus, num_gpus >= 0: got {batch_size}, "
                          f"{block_rows}, {num_cpus}, {num_gpus}")  # fmt: skip
     check_prompt(saved_prompts(model), prompt_name)  # fails in seconds for a local model, before any actor starts
@@ -228,7 +239,7 @@ def encode_ray_dataset(
         if isinstance(actors, tuple)
         else ray.data.ActorPoolStrategy(size=actors)
     )
-    warn_if_no_room(ray, actors, num_cpus)
+    num_cpus = actor_cpus(ray, actors, num_cpus)
     device = "cuda" if num_gpus > 0 else "cpu"
     kwargs = {"model": model, "text_column": column, "id_column": id_column, "prompt_name": prompt_name,
               "batch_size": batch_size, "normalize": normalize, "device": device,
