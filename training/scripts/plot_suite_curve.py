@@ -1,0 +1,57 @@
+"""Plots the suite's quality categories of the embedded default's training chain against the samples it has seen.
+
+pip install matplotlib  # only this script needs it
+python training/scripts/plot_suite_curve.py docs/results/suite-curve.json docs/images/suite-curve.png
+
+The spec lists the points (``samples`` seen from the untrained head, and the results JSON of ``llm2vec-gen evaluate``
+for that head) and the teachers drawn as horizontal lines (their ``categories`` in
+``docs/results/teacher-candidates.json``). Categories as in docs/training.md: STS-B, the mean of the two
+classification tasks, Banking77 clustering, SciFact retrieval, and their average.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+CATEGORIES = ("STS", "Classification", "Clustering", "Retrieval", "average")
+
+
+def categories(results_path: str) -> dict[str, float]:
+    """The four categories (x 100) and their average from a results JSON of the suite."""
+    scores = json.loads(Path(results_path).read_text(encoding="utf-8"))["scores"]["llm2vec_gen"]
+    main = {task: value["main_score"] * 100 for task, value in scores.items()}
+    out = {
+        "STS": main["OfflineSTSBenchmark"],
+        "Classification": (main["OfflineBanking77Classification"] + main["OfflineEmotionClassification"]) / 2,
+        "Clustering": main["OfflineBanking77Clustering"],
+        "Retrieval": main["OfflineSciFact"],
+    }
+    return {**out, "average": sum(out.values()) / 4}
+
+
+def main(spec_path: str, image_path: str) -> None:
+    spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
+    points = sorted((p["samples"], categories(p["results"]), p["label"]) for p in spec["points"])
+    teachers = json.loads(Path(spec["teachers"]).read_text(encoding="utf-8"))
+    fig, axes = plt.subplots(1, len(CATEGORIES), figsize=(17, 3.8))
+    for ax, name in zip(axes, CATEGORIES):
+        ax.plot([s for s, _, _ in points], [c[name] for _, c, _ in points], marker="o", label="student")
+        for teacher, style in zip(spec["teacher_lines"], ("--", ":")):
+            ax.axhline(teachers[teacher]["categories"][name], linestyle=style, color="grey", label=teacher)
+        ax.set_title(name)
+        ax.set_xlabel("training samples seen")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(image_path, dpi=100)
+    for samples, values, label in points:
+        print(f"{samples:>6}  {label:<28}" + "  ".join(f"{n} {values[n]:.1f}" for n in CATEGORIES))
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:3])
