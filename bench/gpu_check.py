@@ -11,7 +11,7 @@ One line per check, ``PASS name detail`` or ``FAIL name detail``; the exit statu
 - ``bf16_vs_fp32``: a bf16 backbone's embeddings agree with fp32's (same head): cosine >= 0.999, relative L2 <= 2%;
 - ``train_bf16``: ``train()`` with bf16 weights, bf16 autocast and activation checkpointing: finite losses, a
   float32 head that moved, the backbone bit-identical, the saved model reloads in bf16 with the same embeddings;
-- ``ddp``: ``torchrun -m st_llm2vec_gen.cli train`` over the visible GPUs (NCCL; one process on a single GPU;
+- ``ddp``: ``torchrun -m st_llm2vec_gen.cli.main train`` over the visible GPUs (NCCL; one process on a single GPU;
   two gloo processes with --dry-run): teacher labels computed once, finite losses, a loadable final model;
 - ``decode``: greedy decoding and the logit lens from a bf16 backbone return text.
 
@@ -156,7 +156,7 @@ def logged_losses(output_dir: Path) -> list[float]:
 def check_train_bf16(setup: Setup) -> str:
     from sentence_transformers import SentenceTransformer
 
-    from st_llm2vec_gen.training import TrainConfig, train
+    from st_llm2vec_gen.training.run import TrainConfig, train
 
     output_dir = setup.work / "train" / "run"
     output_dir.parent.mkdir(parents=True)
@@ -201,7 +201,7 @@ def check_ddp(setup: Setup) -> str:
     recipe = output_dir.parent / "recipe.yaml"
     recipe.write_text(yaml.safe_dump(training_settings(setup, output_dir, steps=4)))
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
-               str(setup.processes), "-m", "st_llm2vec_gen.cli", "train", str(recipe)]  # fmt: skip
+               str(setup.processes), "-m", "st_llm2vec_gen.cli.main", "train", str(recipe)]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
     start = time.perf_counter()
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, cwd=setup.work)

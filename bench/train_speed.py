@@ -36,7 +36,7 @@ def _batches(pairs: list[tuple[str, str]], batch_size: int, grouped: bool, seed:
         return [pairs[i : i + batch_size] for i in range(0, len(pairs), batch_size)]
     from datasets import Dataset
 
-    from st_llm2vec_gen.sampler import LengthGroupedBatchSampler
+    from st_llm2vec_gen.training.sampler import LengthGroupedBatchSampler
 
     data = Dataset.from_dict({"query": [q for q, _ in pairs], "response": [r for _, r in pairs]})
     sampler = LengthGroupedBatchSampler(data, batch_size, True, seed=seed, pool_batches=len(pairs) // batch_size)
@@ -80,8 +80,8 @@ def main() -> None:
 
     from st_llm2vec_gen import LLM2VecGenLoss
     from st_llm2vec_gen.models.backbones import fast_cpu_bf16
-    from st_llm2vec_gen.teachers import SelfTeacher
-    from st_llm2vec_gen.training import with_prompt
+    from st_llm2vec_gen.training.run import with_prompt
+    from st_llm2vec_gen.training.teachers import SelfTeacher
 
     print(f"fast bf16 detected: {fast_cpu_bf16()}")
     fp32 = _model("float32")

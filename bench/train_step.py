@@ -8,7 +8,7 @@ from training/data/responses.jsonl (SmolLM2's own answers, up to 96 tokens), for
 with tokenization included and no optimizer step; one warm-up step, then the median of the timed ones. Settings:
 
 - checkpointing off / on, with the backbone as online self teacher inside the step (the work of the published step);
-- checkpointing off with the teacher embeddings precomputed as labels (what ``st_llm2vec_gen.training.train`` does),
+- checkpointing off with the teacher embeddings precomputed as labels (what ``st_llm2vec_gen.training.run.train`` does),
   with and without the prefix KV reuse (``LLM2VecGen.prefix_cache``: the query runs without autograd and only the
   compression tokens backpropagate), with and without the query instruction before the query, and with the same
   pairs in length-grouped batches (``LengthGroupedBatchSampler``, what ``train()`` uses).

@@ -10,7 +10,7 @@ import argparse
 from sentence_transformers import SentenceTransformer
 
 from st_llm2vec_gen import DEFAULT_MODEL
-from st_llm2vec_gen.responses import GenerationSettings, answer
+from st_llm2vec_gen.generation.responses import GenerationSettings, answer
 
 QUERIES = ["Where do polar bears live?", "What is the capital of France?", "How do I bake bread?"]
 

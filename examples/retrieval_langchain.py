@@ -26,7 +26,7 @@ from langchain_community.vectorstores.utils import DistanceStrategy
 from langchain_core.documents import Document
 
 from st_llm2vec_gen import DEFAULT_MODEL
-from st_llm2vec_gen.evaluation.data import BUNDLED_DATA, read_squad_passages
+from st_llm2vec_gen.evaluation.bundled_data import BUNDLED_DATA, read_squad_passages
 from st_llm2vec_gen.integrations import langchain_embeddings
 
 QUESTIONS = [

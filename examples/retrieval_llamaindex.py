@@ -26,7 +26,7 @@ from llama_index.core.schema import TextNode
 from llama_index.vector_stores.faiss import FaissVectorStore
 
 from st_llm2vec_gen import DEFAULT_MODEL
-from st_llm2vec_gen.evaluation.data import BUNDLED_DATA, read_squad_passages
+from st_llm2vec_gen.evaluation.bundled_data import BUNDLED_DATA, read_squad_passages
 from st_llm2vec_gen.integrations import llamaindex_embedding
 
 QUESTIONS = [

@@ -15,7 +15,7 @@ from datasets import Dataset
 from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
 
 from st_llm2vec_gen import EMBEDDED_BACKBONE, LLM2VecGenLoss, create_model
-from st_llm2vec_gen.teachers import SelfTeacher
+from st_llm2vec_gen.training.teachers import SelfTeacher
 
 PAIRS = Path(__file__).parents[1] / "training" / "data" / "responses.jsonl"
 

@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/bundle_eval_data.py --source ../shared/data
 
-Writes ``st_llm2vec_gen/evaluation/suite_data/``: exactly what ``st_llm2vec_gen.evaluation.data`` and
+Writes ``st_llm2vec_gen/evaluation/suite_data/``: exactly what ``st_llm2vec_gen.evaluation.bundled_data`` and
 ``interpretability.sample_queries`` read, so that the suite runs from a clone with nothing beside it. Every pool a
 seeded sampler draws from is kept whole and in its original order, so the samples are the ones the full files give,
 for any seed and size. Only what no reader touches is dropped (other splits, unused columns, rows never read).
@@ -22,7 +22,7 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from st_llm2vec_gen.evaluation.data import BENIGN_ARTICLES, SQUAD_FILE
+from st_llm2vec_gen.evaluation.bundled_data import BENIGN_ARTICLES, SQUAD_FILE
 from st_llm2vec_gen.evaluation.interpretability import sample_queries
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -6,7 +6,7 @@ from .factory import create_model
 from .losses import LLM2VecGenLoss, ReconstructionRegularizedLoss
 from .models import EMBEDDED_BACKBONE, LLM2VecGen
 from .prompts import DEFAULT_PROMPTS
-from .trainer import LLM2VecGenTrainer
+from .training.trainer import LLM2VecGenTrainer
 
 __version__ = "0.1.0"
 

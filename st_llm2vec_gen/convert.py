@@ -19,8 +19,9 @@ from typing import Any
 import torch
 from safetensors.torch import load_file
 
-from .models.backbones import check_local_path
+from .models.atomic_files import write_json
 from .models.config import BackboneShape, LLM2VecGenConfig
+from .models.locations import check_local_path
 from .models.saved_format import (
     ST_CONFIG_NAME,
     WEIGHT_NAMES,
@@ -28,7 +29,6 @@ from .models.saved_format import (
     previous_model_files,
     remove_paths,
     write_head,
-    write_json,
 )
 from .prompts import DEFAULT_PROMPTS
 

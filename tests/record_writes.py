@@ -66,6 +66,6 @@ def _record_backend() -> None:
 if __name__ == "__main__":
     _record_backbone_loads()
     _record_backend()
-    from st_llm2vec_gen.cli import main
+    from st_llm2vec_gen.cli.main import main
 
     sys.exit(main(sys.argv[1:]))

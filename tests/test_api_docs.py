@@ -13,7 +13,8 @@ import st_llm2vec_gen
 API = (Path(__file__).parents[1] / "docs" / "api.md").read_text(encoding="utf-8")
 MODULES = [
     "st_llm2vec_gen", "st_llm2vec_gen.models", "st_llm2vec_gen.losses", "st_llm2vec_gen.corpus",
-    "st_llm2vec_gen.evaluation", "st_llm2vec_gen.responses", "st_llm2vec_gen.integrations",
+    "st_llm2vec_gen.evaluation", "st_llm2vec_gen.generation", "st_llm2vec_gen.generation.responses",
+    "st_llm2vec_gen.integrations", "st_llm2vec_gen.training", "st_llm2vec_gen.cli",
 ]  # fmt: skip
 
 

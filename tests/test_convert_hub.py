@@ -22,7 +22,7 @@ from transformers import AutoModelForCausalLM
 
 from interop.published_format import build
 from st_llm2vec_gen import create_model
-from st_llm2vec_gen.cli import main
+from st_llm2vec_gen.cli.main import main
 from st_llm2vec_gen.convert import ConversionError, convert_checkpoint
 
 TEXTS = ["Where do polar bears live?", "The capital of France is Paris.", "Photosynthesis"]
@@ -62,7 +62,7 @@ HUB_RUN = """
 import sys
 import numpy as np
 from sentence_transformers import SentenceTransformer
-from st_llm2vec_gen.cli import main
+from st_llm2vec_gen.cli.main import main
 
 out, texts = sys.argv[1], sys.argv[2:]
 assert main(["convert", "org/ckpt", out + "/by-id"]) == 0

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from st_llm2vec_gen import create_model
-from st_llm2vec_gen.cli import main
+from st_llm2vec_gen.cli.main import main
 from st_llm2vec_gen.corpus import CorpusInput, encode_corpus, load_embeddings, shard_chunks
 
 ROOT = Path(__file__).parents[1]
@@ -93,7 +93,7 @@ def test_two_cpu_processes_give_the_vectors_of_one(model_dir, tmp_path):
 
 def run_cli(args: list[str], **kwargs) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    command = [sys.executable, "-m", "st_llm2vec_gen.cli", *args]
+    command = [sys.executable, "-m", "st_llm2vec_gen.cli.main", *args]
     return subprocess.Popen(command, env=env, cwd=ROOT, stderr=subprocess.DEVNULL, **kwargs)
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..models.saved_format import write_json
+from ..models.atomic_files import write_json
 from .reading import CorpusInput
 from .store import (
     chunk_rows,

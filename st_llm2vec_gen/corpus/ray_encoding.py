@@ -15,7 +15,7 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..data import TEXT_COLUMNS
+from ..io.records import TEXT_COLUMNS
 
 if TYPE_CHECKING:
     import pyarrow as pa

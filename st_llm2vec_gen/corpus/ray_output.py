@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..models.saved_format import write_json
+from ..models.atomic_files import write_json
 from .ray_encoding import EMBEDDING_COLUMN, encode_ray_dataset, import_ray, read_source
 
 if TYPE_CHECKING:

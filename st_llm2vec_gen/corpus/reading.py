@@ -10,10 +10,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..data import TEXT_COLUMNS, iter_jsonl, read_records
+from ..io.records import TEXT_COLUMNS, iter_jsonl, read_records
 
 STREAMED_SUFFIXES = (".jsonl", ".txt", ".csv", ".parquet")
-"""Input formats read row by row; anything else goes through :func:`st_llm2vec_gen.data.read_records` in memory."""
+"""Input formats read row by row; anything else goes through :func:`~st_llm2vec_gen.io.records.read_records`."""
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,7 @@ class CorpusInput:
 
     Attributes:
         path: A ``.jsonl``, ``.csv`` or ``.parquet`` file of records, a ``.txt`` file (one text per non-blank line),
-            or anything :func:`~st_llm2vec_gen.data.read_records` reads (``.json``, `datasets`; read in memory).
+            or anything :func:`~st_llm2vec_gen.io.records.read_records` reads (``.json``, `datasets`; read in memory).
         texts: Texts in memory, instead of ``path``.
         text_column: The text column of records; by default the first of ``data.TEXT_COLUMNS`` the first row has.
         id_column: The column of the rows' ids (strings or integers); by default ids are 0-based row numbers.

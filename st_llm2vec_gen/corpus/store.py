@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..models.saved_format import atomic_write, write_json
+from ..models.atomic_files import atomic_write, write_json
 
 logger = logging.getLogger(__name__)
 

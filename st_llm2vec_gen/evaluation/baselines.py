@@ -22,10 +22,10 @@ from mteb.models.abs_encoder import AbsEncoder
 from mteb.models.model_meta import ModelMeta, ScoringFunction
 from mteb.types import PromptType
 
-from ..engines import Engine, GenerationSettings, TransformersEngine
+from ..generation.engines import Engine, GenerationSettings, TransformersEngine
 from ..models.backbone_forward import masked_mean
 from ..models.llm2vec_gen import LLM2VecGen
-from ..teachers import Teacher
+from ..training.teachers import Teacher
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ class BackbonePooling(_TextEncoder):
 
 
 class TeacherEncoder(_TextEncoder):
-    """mteb encoder over the training teacher itself (:func:`~st_llm2vec_gen.teachers.load_teacher`), so the
+    """mteb encoder over the training teacher itself (:func:`~st_llm2vec_gen.training.teachers.load_teacher`), so the
     suite's teacher row is computed by exactly the code that made the training targets; no instructions, except
     ``query_instructions``: the paper's teacher gets its own instructions on BRIGHT queries.
 

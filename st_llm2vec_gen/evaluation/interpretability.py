@@ -11,7 +11,7 @@ import csv
 from pathlib import Path
 from typing import Any
 
-from ..engines import GenerationSettings, TransformersEngine
+from ..generation.engines import GenerationSettings, TransformersEngine
 
 EVERYDAY = ["Where do polar bears live?", "What is the capital of France?", "How do vaccines train the immune system?"]
 

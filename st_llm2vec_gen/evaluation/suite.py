@@ -22,16 +22,16 @@ from typing import Any
 
 import torch
 
-from ..bright_prompts import BRIGHT_BENCHMARKS, DEFAULT_SET, STUDENT_SETS, TEACHER_SET, bright_query_instructions
+from ..generation.responses import GenerationSettings
+from ..models.atomic_files import atomic_write
 from ..models.backbones import default_dtype
-from ..models.saved_format import atomic_write
-from ..mteb_prompts import apply_paper_prompts
 from ..quantization import QUANTIZATIONS, quantize_for_cpu
-from ..responses import GenerationSettings
-from ..teachers import Teacher, load_teacher
+from ..training.teachers import Teacher, load_teacher
 from .baselines import BackbonePool, BackbonePooling, HyDE, TeacherEncoder
-from .data import SuiteSizes, default_data_dir, read_scifact
+from .bright_prompts import BRIGHT_BENCHMARKS, DEFAULT_SET, STUDENT_SETS, TEACHER_SET, bright_query_instructions
+from .bundled_data import SuiteSizes, default_data_dir, read_scifact
 from .interpretability import interpretability_report
+from .mteb_prompts import apply_paper_prompts
 from .tasks import OFFLINE_TASKS
 
 logger = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ class EvaluationConfig:
             prompts (the offline tasks have none and keep the saved prompts), BRIGHT's per-domain ones included, and
             gives the teacher row the teacher's own BRIGHT query instructions; ``"saved"`` uses the saved ones only.
         bright_instructions: The student's BRIGHT instruction set with ``prompts="paper"``: ``"ours_new"`` or
-            ``"ours"`` (see ``st_llm2vec_gen.bright_prompts``).
+            ``"ours"`` (see ``st_llm2vec_gen.evaluation.bright_prompts``).
         quantize: ``"int8"`` runs the model's backbone in int8 while it encodes (CPU; see ``quantization``). The
             baselines sharing the backbone stay in full precision.
         output: Where to write the results JSON (not written when ``None``).

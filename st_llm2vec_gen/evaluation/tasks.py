@@ -18,8 +18,8 @@ from mteb.abstasks.retrieval_dataset_loaders import RetrievalSplitData
 from mteb.abstasks.sts import AbsTaskSTS
 from mteb.abstasks.task_metadata import TaskMetadata
 
-from . import data
-from .data import SuiteSizes
+from . import bundled_data
+from .bundled_data import SuiteSizes
 
 
 def _metadata(name: str, task_type: str, main_score: str, description: str, licence: str) -> TaskMetadata:
@@ -50,7 +50,7 @@ class _OfflineTask:
 
     def __init__(self, data_dir: str | Path | None = None, sizes: SuiteSizes | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.data_dir = Path(data_dir) if data_dir else data.default_data_dir()
+        self.data_dir = Path(data_dir) if data_dir else bundled_data.default_data_dir()
         self.sizes = sizes or SuiteSizes()
 
     def load_data(self, num_proc: int | None = None, **kwargs: Any) -> None:
@@ -70,7 +70,7 @@ class OfflineSTSBenchmark(_OfflineTask, AbsTaskSTS):
     max_score = 5
 
     def _read(self) -> DatasetDict:
-        rows = data.read_stsb(self.data_dir, self.sizes.sts_pairs, self.sizes.seed)
+        rows = bundled_data.read_stsb(self.data_dir, self.sizes.sts_pairs, self.sizes.seed)
         return DatasetDict({"test": Dataset.from_dict(rows)})
 
 
@@ -87,9 +87,11 @@ class _OfflineClassification(_OfflineTask, AbsTaskClassification):
         return DatasetDict(
             {
                 "train": Dataset.from_dict(
-                    data.classification_split(*self._texts("train"), per_label, None, s.seed, True)
+                    bundled_data.classification_split(*self._texts("train"), per_label, None, s.seed, True)
                 ),
-                "test": Dataset.from_dict(data.classification_split(*self._texts("test"), None, test, s.seed, False)),
+                "test": Dataset.from_dict(
+                    bundled_data.classification_split(*self._texts("test"), None, test, s.seed, False)
+                ),
             }
         )
 
@@ -103,7 +105,7 @@ class OfflineBanking77Classification(_OfflineClassification):
     metadata = _metadata("OfflineBanking77Classification", "Classification", "accuracy", "Banking77.", "cc-by-4.0")
 
     def _texts(self, split: str) -> tuple[list[str], list[int]]:
-        return data.read_banking77(self.data_dir, split)
+        return bundled_data.read_banking77(self.data_dir, split)
 
     def _sizes(self) -> tuple[int, int | None]:
         return self.sizes.banking77_train_per_label, self.sizes.banking77_test
@@ -115,7 +117,7 @@ class OfflineEmotionClassification(_OfflineClassification):
     metadata = _metadata("OfflineEmotionClassification", "Classification", "accuracy", "Emotion.", "not specified")
 
     def _texts(self, split: str) -> tuple[list[str], list[int]]:
-        return data.read_emotion(self.data_dir, split)
+        return bundled_data.read_emotion(self.data_dir, split)
 
     def _sizes(self) -> tuple[int, int | None]:
         return self.sizes.emotion_train_per_label, self.sizes.emotion_test
@@ -129,8 +131,10 @@ class OfflineBanking77Clustering(_OfflineTask, AbsTaskClustering):
     n_clusters = 5  # k-means repeats over the same embeddings
 
     def _read(self) -> DatasetDict:
-        texts, labels = data.read_banking77(self.data_dir, "test")
-        rows = data.classification_split(texts, labels, None, self.sizes.clustering_texts, self.sizes.seed, False)
+        texts, labels = bundled_data.read_banking77(self.data_dir, "test")
+        rows = bundled_data.classification_split(
+            texts, labels, None, self.sizes.clustering_texts, self.sizes.seed, False
+        )
         self.max_document_to_embed = len(rows["text"])
         self.max_documents_per_cluster = len(rows["text"])
         return DatasetDict({"test": Dataset.from_dict({"sentences": rows["text"], "labels": rows["label"]})})
@@ -153,7 +157,9 @@ class OfflineSciFact(_OfflineTask, AbsTaskRetrieval):
 
     def _read(self) -> dict[str, dict[str, RetrievalSplitData]]:
         s = self.sizes
-        return _retrieval_split(data.read_scifact(self.data_dir, s.scifact_queries, s.scifact_distractors, s.seed))
+        return _retrieval_split(
+            bundled_data.read_scifact(self.data_dir, s.scifact_queries, s.scifact_distractors, s.seed)
+        )
 
 
 class OfflineAdvBenchIR(_OfflineTask, AbsTaskRetrieval):
@@ -172,7 +178,7 @@ class OfflineAdvBenchIR(_OfflineTask, AbsTaskRetrieval):
     )
 
     def _read(self) -> dict[str, dict[str, RetrievalSplitData]]:
-        return _retrieval_split(data.read_advbench_ir(self.data_dir, self.sizes))
+        return _retrieval_split(bundled_data.read_advbench_ir(self.data_dir, self.sizes))
 
 
 OFFLINE_TASKS: dict[str, type[_OfflineTask]] = {

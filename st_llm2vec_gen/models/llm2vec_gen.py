@@ -28,11 +28,12 @@ from .backbone_forward import (
     response_nll,
     states_after_fixed_prefix,
 )
-from .backbones import freeze, load_backbone, looks_like_path
+from .backbones import freeze, load_backbone
 from .config import EMBEDDED_BACKBONE, BackboneShape, LLM2VecGenConfig
 from .decoding import DecodingMixin
 from .head import init_head
 from .inputs import tokenize_responses, tokenize_texts, validate_texts
+from .locations import looks_like_path
 from .saved_format import (
     BACKBONE_FOLDER,
     CONFIG_NAME,

@@ -11,7 +11,9 @@ import mteb
 import pytest
 from mteb.tasks.retrieval.eng import bright_v1_1_retrieval
 
-from st_llm2vec_gen.bright_prompts import (
+from st_llm2vec_gen.cli.main import main
+from st_llm2vec_gen.evaluation import SuiteSizes, resolve_tasks
+from st_llm2vec_gen.evaluation.bright_prompts import (
     BRIGHT_BENCHMARKS,
     BRIGHT_FILE,
     BRIGHT_TASKS,
@@ -21,11 +23,9 @@ from st_llm2vec_gen.bright_prompts import (
     bright_source,
     is_bright_task,
 )
-from st_llm2vec_gen.cli import main
-from st_llm2vec_gen.evaluation import SuiteSizes, resolve_tasks
+from st_llm2vec_gen.evaluation.mteb_prompts import paper_prompts
 from st_llm2vec_gen.models.llm2vec_gen import LLM2VecGen
-from st_llm2vec_gen.mteb_prompts import paper_prompts
-from st_llm2vec_gen.teachers import SelfTeacher
+from st_llm2vec_gen.training.teachers import SelfTeacher
 
 MTEB_BRIGHT = sorted(
     t.metadata.name for t in mteb.get_tasks(exclude_superseded=False) if is_bright_task(t.metadata.name)

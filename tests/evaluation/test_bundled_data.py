@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 import st_llm2vec_gen
-from st_llm2vec_gen.evaluation import OFFLINE_TASKS, data
-from st_llm2vec_gen.evaluation.data import BUNDLED_DATA, DATA_ENV, SuiteSizes, default_data_dir
+from st_llm2vec_gen.evaluation import OFFLINE_TASKS, bundled_data
+from st_llm2vec_gen.evaluation.bundled_data import BUNDLED_DATA, DATA_ENV, SuiteSizes, default_data_dir
 from st_llm2vec_gen.evaluation.interpretability import sample_queries
 
 PACKAGE = Path(st_llm2vec_gen.__file__).resolve().parent
@@ -43,7 +43,7 @@ RESERVED_TITLES = [
     "Imperialism",
     "French_and_Indian_War",
 ]
-"""Articles 8-23 of that file, reserved for training queries: never in the evaluation data."""
+"""Articles 8-23 of that file, reserved for training queries: never in the evaluation bundled_data."""
 
 
 @pytest.fixture
@@ -51,7 +51,7 @@ def opened(monkeypatch) -> list[Path]:
     """Every data file the readers open from now on; no data folder from the environment."""
     monkeypatch.delenv(DATA_ENV, raising=False)
     paths: list[Path] = []
-    require = data._require
+    require = bundled_data._require
 
     def record(path: Path) -> Path:
         paths.append(require(path))
@@ -98,7 +98,7 @@ def test_every_offline_task_loads_at_full_size_from_the_package_alone(opened):
 
 
 def test_timing_and_interpretability_queries_come_from_the_package(opened):
-    timing = data.read_scifact(default_data_dir(), None, 0, SuiteSizes().seed)  # as run_suite reads them
+    timing = bundled_data.read_scifact(default_data_dir(), None, 0, SuiteSizes().seed)  # as run_suite reads them
     assert len(timing["queries"]) == 300 and all(timing["qrels"].values())
     samples = sample_queries(default_data_dir())
     assert [source for source, _ in samples] == ["everyday"] * 3 + ["scifact"] * 3 + ["advbench"] * 3
@@ -107,13 +107,13 @@ def test_timing_and_interpretability_queries_come_from_the_package(opened):
 
 def test_benign_passages_are_squads_first_eight_articles_and_no_training_article(monkeypatch):
     monkeypatch.delenv(DATA_ENV, raising=False)
-    squad = json.loads(data._read_text(BUNDLED_DATA / "squad" / data.SQUAD_FILE))
+    squad = json.loads(bundled_data._read_text(BUNDLED_DATA / "squad" / bundled_data.SQUAD_FILE))
     assert [article["title"] for article in squad["data"]] == BENIGN_TITLES  # nothing else is bundled
     contexts = {" ".join(p["context"].split()) for article in squad["data"] for p in article["paragraphs"]}
-    passages = data.read_squad_passages(BUNDLED_DATA)
+    passages = bundled_data.read_squad_passages(BUNDLED_DATA)
     assert len(passages) == 568 and {p["title"] for p in passages} == {t.replace("_", " ") for t in BENIGN_TITLES}
     assert all(any(p["text"] in context for context in contexts) for p in passages[:50])
-    corpus = data.read_advbench_ir(default_data_dir(), SuiteSizes())["corpus"]
+    corpus = bundled_data.read_advbench_ir(default_data_dir(), SuiteSizes())["corpus"]
     benign = [doc for name, doc in corpus.items() if name.startswith("benign-")]
     assert len(benign) == SuiteSizes().advbench_benign and all(doc in passages for doc in benign)
     reserved = {t.replace("_", " ") for t in RESERVED_TITLES}

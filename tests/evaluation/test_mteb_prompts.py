@@ -14,9 +14,9 @@ from mteb.models.abs_encoder import AbsEncoder
 from sentence_transformers import SentenceTransformer
 
 from st_llm2vec_gen import DEFAULT_PROMPTS
-from st_llm2vec_gen.bright_prompts import BRIGHT_TASKS
 from st_llm2vec_gen.evaluation import OFFLINE_TASKS, SuiteSizes
-from st_llm2vec_gen.mteb_prompts import (
+from st_llm2vec_gen.evaluation.bright_prompts import BRIGHT_TASKS
+from st_llm2vec_gen.evaluation.mteb_prompts import (
     INSTRUCTIONS_FILE,
     apply_paper_prompts,
     model_meta,

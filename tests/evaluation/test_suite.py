@@ -7,11 +7,11 @@ import json
 import pytest
 import torch
 
-from st_llm2vec_gen.cli import main
+from st_llm2vec_gen.cli.main import main
 from st_llm2vec_gen.evaluation import METHODS, OFFLINE_TASKS, EvaluationConfig, SuiteSizes, run_suite
 from st_llm2vec_gen.evaluation.baselines import TeacherEncoder
 from st_llm2vec_gen.evaluation.report import markdown_report
-from st_llm2vec_gen.teachers import load_teacher
+from st_llm2vec_gen.training.teachers import load_teacher
 
 
 @pytest.fixture(scope="module")

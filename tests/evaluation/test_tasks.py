@@ -11,7 +11,7 @@ from sentence_transformers import SentenceTransformer
 
 from st_llm2vec_gen.evaluation import OFFLINE_TASKS, SuiteSizes
 from st_llm2vec_gen.evaluation.baselines import BackbonePool, BackbonePooling
-from st_llm2vec_gen.evaluation.data import read_advbench_ir
+from st_llm2vec_gen.evaluation.bundled_data import read_advbench_ir
 
 SIZES = SuiteSizes(
     sts_pairs=10,

@@ -12,8 +12,8 @@ from transformers import AutoModelForCausalLM
 from st_llm2vec_gen import LLM2VecGen, LLM2VecGenLoss, create_model
 from st_llm2vec_gen.losses import reconstruction_loss
 from st_llm2vec_gen.losses.llm2vec_gen_loss import in_batch_contrastive
-from st_llm2vec_gen.teachers import SelfTeacher
-from st_llm2vec_gen.trainer import LLM2VecGenTrainer
+from st_llm2vec_gen.training.teachers import SelfTeacher
+from st_llm2vec_gen.training.trainer import LLM2VecGenTrainer
 
 QUERIES = ["Where do polar bears live?", "What is the capital of France?", "How do plants make sugar?", "Hi"]
 RESPONSES = [

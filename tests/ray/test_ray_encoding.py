@@ -13,7 +13,7 @@ import pytest
 from conftest import corpus_texts
 from sentence_transformers import SentenceTransformer
 
-from st_llm2vec_gen.cli import main
+from st_llm2vec_gen.cli.main import main
 from st_llm2vec_gen.corpus.ray_encoding import encode_ray_dataset
 from st_llm2vec_gen.corpus.ray_output import encode_to_parquet, load_parquet_embeddings
 

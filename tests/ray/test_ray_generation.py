@@ -10,7 +10,7 @@ import types
 import pytest
 from tiny_models import save_chat_backbone
 
-from st_llm2vec_gen.cli import main
+from st_llm2vec_gen.cli.main import main
 
 QUERIES = [f"Question {i}: where do polar bears and penguins live, and why {'so ' * (i % 5)}far?" for i in range(10)]
 SETTINGS = ["--max-new-tokens", "6", "--batch-size", "3"]

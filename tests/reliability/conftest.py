@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from st_llm2vec_gen import create_model
-from st_llm2vec_gen.cli import main
+from st_llm2vec_gen.cli.main import main
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,7 @@ import sys
 import time
 
 from st_llm2vec_gen import training
-from st_llm2vec_gen.cli import main
+from st_llm2vec_gen.cli.main import main
 
 PAUSE = float(sys.argv.pop(1))
 _step_end = training.StopAtStep.on_step_end

@@ -22,7 +22,7 @@ from interop.published_format import build
 from st_llm2vec_gen import create_model
 from st_llm2vec_gen.convert import convert_checkpoint
 from st_llm2vec_gen.models import saved_format
-from st_llm2vec_gen.training import TrainConfig, train
+from st_llm2vec_gen.training.run import TrainConfig, train
 
 OWN_FILES = ("model.safetensors", "llm2vec_gen_config.json")  # written by this package, atomically
 
@@ -51,10 +51,10 @@ def file_size_limit(nbytes: int) -> Iterator[None]:
 @pytest.fixture(scope="module", autouse=True)
 def imported() -> None:
     """Imports what the commands import lazily, while this process can still read every file (see ReadOnly)."""
-    import st_llm2vec_gen.data  # noqa: F401
-    import st_llm2vec_gen.engines  # noqa: F401
-    import st_llm2vec_gen.responses  # noqa: F401
-    from st_llm2vec_gen.cli import build_parser
+    import st_llm2vec_gen.generation.engines  # noqa: F401
+    import st_llm2vec_gen.generation.responses  # noqa: F401
+    import st_llm2vec_gen.io.records  # noqa: F401
+    from st_llm2vec_gen.cli.main import build_parser
 
     build_parser()
 

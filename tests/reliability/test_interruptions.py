@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
-from st_llm2vec_gen.training import TrainConfig, resume_point, train
+from st_llm2vec_gen.training.run import TrainConfig, resume_point, train
 
 SLOW_TRAIN = Path(__file__).with_name("slow_train.py")
 

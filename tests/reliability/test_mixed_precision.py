@@ -17,7 +17,7 @@ from sentence_transformers import SentenceTransformer
 from st_llm2vec_gen import LLM2VecGenLoss, create_model
 from st_llm2vec_gen.models import LLM2VecGenConfig
 from st_llm2vec_gen.models.backbone_forward import hidden_states, masked_mean
-from st_llm2vec_gen.training import TrainConfig, train
+from st_llm2vec_gen.training.run import TrainConfig, train
 
 TEXTS = ["Where do polar bears live?", "Paris", "How do plants turn sunlight, water and air into sugar and oxygen?"]
 RESPONSES = ["On the Arctic sea ice.", "Paris is the capital of France.", "By photosynthesis in their leaves."]

@@ -2,7 +2,7 @@
 
     .venv/bin/python training/scripts/teacher_candidates.py --output docs/results/teacher-candidates.json
 
-Each candidate is a :class:`~st_llm2vec_gen.teachers.SelfTeacher` setting (layer, style). The suite runs its
+Each candidate is a :class:`~st_llm2vec_gen.training.teachers.SelfTeacher` setting (layer, style). The suite runs its
 ``teacher`` method alone, on the five quality tasks at full size, with texts cut at ``--max-seq-length`` tokens. The
 output keeps every finished candidate, so an interrupted run continues where it stopped.
 """
@@ -20,7 +20,7 @@ from sentence_transformers import SentenceTransformer
 from st_llm2vec_gen import DEFAULT_MODEL
 from st_llm2vec_gen.evaluation import EvaluationConfig, run_suite
 from st_llm2vec_gen.evaluation.report import CATEGORIES, category_means
-from st_llm2vec_gen.models.saved_format import write_json
+from st_llm2vec_gen.models.atomic_files import write_json
 
 CANDIDATES = {
     "final layer, mean": {},

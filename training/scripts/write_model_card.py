@@ -20,7 +20,7 @@ from sentence_transformers.base.model_card import generate_model_card
 
 from st_llm2vec_gen.evaluation.report import quality_table
 from st_llm2vec_gen.model_card import use_model_card
-from st_llm2vec_gen.training import TrainConfig
+from st_llm2vec_gen.training.run import TrainConfig
 
 
 def main() -> None:

@@ -46,8 +46,8 @@ def add_ray_options(cmd: argparse.ArgumentParser) -> None:
 
 def encode_with_ray(args: argparse.Namespace) -> None:
     """``encode --engine ray``: Parquet/JSONL/CSV in, a folder of Parquet files (ids + embedding) out, resumable."""
-    from .corpus.ray_encoding import connect
-    from .corpus.ray_output import encode_to_parquet
+    from ..corpus.ray_encoding import connect
+    from ..corpus.ray_output import encode_to_parquet
 
     if args.texts or not args.input:
         raise ValueError("--engine ray reads --input (Parquet, JSONL or CSV), not texts on the command line")
@@ -69,8 +69,8 @@ def encode_with_ray(args: argparse.Namespace) -> None:
 
 def generate_with_ray(args: argparse.Namespace, queries: list[str], output: str, settings, ids) -> list[dict]:
     """``generate --engine ray`` / ``ray-vllm``: the same response rows, answered by an actor pool."""
-    from .corpus.ray_encoding import connect
-    from .ray_generation import generate_on_ray
+    from ..corpus.ray_encoding import connect
+    from ..generation.ray import generate_on_ray
 
     connect()
     return generate_on_ray(

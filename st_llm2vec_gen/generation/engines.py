@@ -31,7 +31,7 @@ class GenerationSettings:
         do_sample: Sample instead of greedy decoding.
         temperature: Sampling temperature (with ``do_sample``).
         top_p: Nucleus sampling threshold (with ``do_sample``).
-        seed: Seed for sampling; :func:`~st_llm2vec_gen.responses.generate_responses` seeds each batch with
+        seed: Seed for sampling; :func:`~st_llm2vec_gen.generation.responses.generate_responses` seeds each batch with
             ``seed + its first query index``.
         max_query_length: Queries longer than this (in tokens, before the chat template) are cut at the end.
         use_model_generation_config: Decode as the model's own generation config says (its sampling, temperature,
@@ -139,7 +139,7 @@ class TransformersEngine:
 
         ``device`` defaults to CUDA when available, else the CPU.
         """
-        from .models.backbones import load_backbone
+        from ..models.backbones import load_backbone
 
         model, tokenizer = load_backbone(backbone, {"dtype": dtype} if dtype else None)
         model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))

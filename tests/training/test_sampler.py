@@ -6,7 +6,7 @@ import random
 
 from datasets import Dataset
 
-from st_llm2vec_gen.sampler import LengthGroupedBatchSampler
+from st_llm2vec_gen.training.sampler import LengthGroupedBatchSampler
 
 
 def _dataset(n: int = 203) -> Dataset:

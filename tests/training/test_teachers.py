@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from st_llm2vec_gen import create_model
-from st_llm2vec_gen.teachers import SELF_STYLES, SelfTeacher, check_teacher_dim, load_teacher
+from st_llm2vec_gen.training.teachers import SELF_STYLES, SelfTeacher, check_teacher_dim, load_teacher
 
 RESPONSES = ["Polar bears live in the Arctic.", "Paris is the capital of France, on the Seine.", "Sugar."]
 

@@ -14,7 +14,7 @@ import pytest
 
 from interop.published_format import build
 from st_llm2vec_gen import create_model
-from st_llm2vec_gen.cli import build_parser, main
+from st_llm2vec_gen.cli.main import build_parser, main
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +152,7 @@ def test_generate_killed_and_rerun_loses_and_duplicates_nothing(chat_backbone, t
     queries, out = write_queries(tmp_path / "q.jsonl", 40), tmp_path / "r.jsonl"
     args = ["generate", "--queries", queries, "--output", str(out), "--backbone", chat_backbone]
     args += ["--max-new-tokens", "16"]
-    command = [sys.executable, "-m", "st_llm2vec_gen.cli", *args, "--batch-size", "1"]  # one row per batch
+    command = [sys.executable, "-m", "st_llm2vec_gen.cli.main", *args, "--batch-size", "1"]  # one row per batch
     process = subprocess.Popen(command, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while process.poll() is None and not (out.exists() and out.read_bytes().count(b"\n") >= 3):
@@ -173,7 +173,7 @@ def test_commands_work_without_the_eval_extra(capsys):
     """mteb is an extra: without it `--help`, train, generate, ... still parse; evaluate names the extra."""
     code = (
         "import sys; sys.modules['mteb'] = None\n"  # importing mteb now raises ImportError, as when it is missing
-        "from st_llm2vec_gen.cli import build_parser, main\n"
+        "from st_llm2vec_gen.cli.main import build_parser, main\n"
         "build_parser().parse_args(['train', 'recipe.yaml'])\n"
         "assert main(['evaluate']) == 1\n"
     )

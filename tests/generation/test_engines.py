@@ -16,9 +16,16 @@ import pytest
 from tiny_models import CHAT_TEMPLATE
 from transformers import AutoTokenizer
 
-from st_llm2vec_gen.engines import Engine, Generation, GenerationSettings, TransformersEngine, VLLMEngine, chat_prompts
+from st_llm2vec_gen.generation.engines import (
+    Engine,
+    Generation,
+    GenerationSettings,
+    TransformersEngine,
+    VLLMEngine,
+    chat_prompts,
+)
+from st_llm2vec_gen.generation.responses import generate_responses
 from st_llm2vec_gen.models.backbones import load_backbone
-from st_llm2vec_gen.responses import generate_responses
 
 QUERIES = ["Where do polar bears live?", "Capital of France?", "Why?"]
 

@@ -12,9 +12,9 @@ from sentence_transformers import SentenceTransformer
 
 from st_llm2vec_gen import LLM2VecGenLoss, create_model
 from st_llm2vec_gen.models import LLM2VecGenConfig
-from st_llm2vec_gen.training import TrainConfig, per_device_batch_size, train, training_arguments, with_prompt
+from st_llm2vec_gen.training.run import TrainConfig, per_device_batch_size, train, training_arguments, with_prompt
 
-RECIPES = sorted((Path(__file__).parents[1] / "training" / "recipes").glob("*.yaml"))
+RECIPES = sorted((Path(__file__).parents[2] / "training" / "recipes").glob("*.yaml"))
 
 
 def test_the_recipes_are_found():
@@ -33,7 +33,7 @@ def test_recipes_start_from_committed_heads(recipe):
     """A recipe that continues an earlier stage names a head committed in the repository, so the chain reproduces."""
     init_from = TrainConfig.from_yaml(str(recipe)).init_from
     if init_from is not None:
-        assert (Path(__file__).parents[1] / init_from / "llm2vec_gen_config.json").is_file(), init_from
+        assert (Path(__file__).parents[2] / init_from / "llm2vec_gen_config.json").is_file(), init_from
 
 
 @pytest.mark.parametrize("recipe", [r for r in RECIPES if "smollm2" not in r.stem], ids=lambda p: p.stem)
@@ -75,7 +75,7 @@ def test_train_end_to_end(llama_path, tmp_path):
 def test_query_target_weight_mixes_the_teachers_embeddings_of_query_and_response(llama_path, tmp_path, monkeypatch):
     import datasets
 
-    from st_llm2vec_gen.teachers import SelfTeacher
+    from st_llm2vec_gen.training.teachers import SelfTeacher
 
     # a stand-in teacher: 1.0 everywhere for a query, 0.0 for a response
     fake = lambda self, texts, **kw: torch.tensor([[float(t.startswith("Question"))] * 32 for t in texts])  # noqa: E731
@@ -166,7 +166,7 @@ def test_schedule_is_planned_longer_than_the_run(llama_path, tmp_path):
 
 
 def test_non_finite_teacher_labels_are_refused(llama_path, tmp_path, monkeypatch):
-    from st_llm2vec_gen.teachers import SelfTeacher
+    from st_llm2vec_gen.training.teachers import SelfTeacher
 
     monkeypatch.setattr(SelfTeacher, "encode", lambda self, texts, **kw: torch.full((len(texts), 32), float("nan")))
     config = TrainConfig(

@@ -6,7 +6,7 @@ import logging
 
 from sentence_transformers import SentenceTransformerTrainer
 
-from .models.llm2vec_gen import is_llm2vec_gen
+from ..models.llm2vec_gen import is_llm2vec_gen
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ entries; every other task keeps the model's saved, per-type prompts. BRIGHT task
 evaluation's per-domain instructions instead (``bright_prompts``); a BRIGHT task without one is an error.
 
     import mteb
-    from st_llm2vec_gen.mteb_prompts import apply_paper_prompts, mteb_model
+    from st_llm2vec_gen.evaluation.mteb_prompts import apply_paper_prompts, mteb_model
 
     apply_paper_prompts(model)                    # model.prompts gains the published per-task entries
     mteb.evaluate(mteb_model(model, name="me/my-model", revision="main"), mteb.get_tasks(tasks=["SciFact"]))
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-INSTRUCTIONS_FILE = Path(__file__).parent / "evaluation" / "paper_instructions.json"
+INSTRUCTIONS_FILE = Path(__file__).parent / "paper_instructions.json"
 """The published instructions: ``{"source", "document", "tasks": {mteb task name: instruction}}``."""
 DOCUMENT_SUFFIX = "-document"
 EMBEDDED_UPSTREAM = "HuggingFaceTB/SmolLM2-135M-Instruct"
@@ -217,7 +217,7 @@ def mteb_model(model: SentenceTransformer, **meta: Any) -> SentenceTransformerEn
 
 def _hub_id(reference: str | None) -> str | None:
     """The hub id of a backbone reference (the embedded SmolLM2's upstream id), ``None`` for local paths."""
-    from .models.config import EMBEDDED_BACKBONE
+    from ..models.config import EMBEDDED_BACKBONE
 
     if reference == EMBEDDED_BACKBONE:
         return EMBEDDED_UPSTREAM

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from st_llm2vec_gen.data import load_pairs, read_queries, read_records, read_texts
+from st_llm2vec_gen.io.records import load_pairs, read_queries, read_records, read_texts
 
 
 def write_jsonl(path, rows):
@@ -100,12 +100,6 @@ def test_generated_rows_with_truncation_flags_are_pairs(tmp_path):
     rows = [{"id": 0, "query": "q", "response": "r", "truncated": True}]
     pairs = load_pairs(write_jsonl(tmp_path / "r.jsonl", rows))
     assert pairs == {"query": ["q"], "response": ["r"], "truncated": [True]}
-
-
-def test_training_still_exports_load_pairs():
-    from st_llm2vec_gen import training
-
-    assert training.load_pairs is load_pairs
 
 
 def test_pairs_from_several_files_gzip_included_skip_repeated_queries(tmp_path):

@@ -1,10 +1,10 @@
-"""Generating training answers on Ray Data: the response file of :func:`~st_llm2vec_gen.responses.generate_responses`
+"""Generating training answers on Ray Data: the response file of :func:`~.responses.generate_responses`
 (``{"id", "query", "response", "truncated"}`` rows, resumable), answered by a pool of actors.
 
-Two engines: each actor runs our :class:`~st_llm2vec_gen.engines.TransformersEngine` (CPU or GPU), or, with vLLM
-installed, ``ray.data.llm``'s vLLM processor is given the token ids our :func:`~st_llm2vec_gen.engines.chat_prompts`
+Two engines: each actor runs our :class:`~.engines.TransformersEngine` (CPU or GPU), or, with vLLM
+installed, ``ray.data.llm``'s vLLM processor is given the token ids our :func:`~.engines.chat_prompts`
 builds (chat template, thinking disabled, queries cut before templating) and the sampling parameters
-:class:`~st_llm2vec_gen.engines.VLLMEngine` uses, so every engine answers the same prompts the same way.
+:class:`~.engines.VLLMEngine` uses, so every engine answers the same prompts the same way.
 
 The driver appends each batch of rows to the output as it arrives (synced), so an interrupted job keeps what was
 answered and a rerun answers only the missing ids. Greedy decoding gives the rows of one-process ``generate``; with
@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 
 
 class RayGenerator:
-    """The callable class each actor runs: loads a :class:`~st_llm2vec_gen.engines.TransformersEngine` once, then
+    """The callable class each actor runs: loads a :class:`~.engines.TransformersEngine` once, then
     answers batch after batch.
 
     Args:
@@ -132,7 +132,7 @@ def generate_on_ray(
     Raises:
         ValueError: As ``generate_responses``: bad shard or ids, an output of other queries or settings.
     """
-    from .corpus.ray_encoding import actor_cpus, import_ray
+    from ..corpus.ray_encoding import actor_cpus, import_ray
 
     ray = import_ray()
     settings = settings or GenerationSettings()

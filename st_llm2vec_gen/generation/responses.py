@@ -1,6 +1,6 @@
 """Generating the frozen LLM's own answers to unlabeled queries: the training targets of LLM2Vec-Gen.
 
-:func:`generate_responses` asks an :class:`~st_llm2vec_gen.engines.Engine` for the answers batch by batch and appends
+:func:`generate_responses` asks an :class:`~.engines.Engine` for the answers batch by batch and appends
 ``{"id", "query", "response", "truncated"}`` rows to a JSONL file. It is safe to kill at any moment and re-run:
 
 - rows are only ever appended (and flushed per batch); a line cut by a kill is removed by truncating the file to the
@@ -22,8 +22,8 @@ from typing import Any
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from ..models.atomic_files import atomic_write
 from .engines import Engine, Generation, GenerationSettings, TransformersEngine, chat_prompts
-from .models.saved_format import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ _LEGACY_SETTINGS = {"use_model_generation_config": False}
 def answer(
     backbone: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, queries: list[str], settings: GenerationSettings
 ) -> list[str]:
-    """The backbone's answers to ``queries`` (texts only): :class:`~st_llm2vec_gen.engines.TransformersEngine`."""
+    """The backbone's answers to ``queries`` (texts only): :class:`TransformersEngine`."""
     return [generation.text for generation in TransformersEngine(backbone, tokenizer).answer(queries, settings)]
 
 
@@ -52,7 +52,7 @@ def generate_responses(
     """Answers ``queries`` with ``engine``, appending ``{"id", "query", "response", "truncated"}`` rows to a file.
 
     Args:
-        engine: The generator (:class:`~st_llm2vec_gen.engines.TransformersEngine`, ``VLLMEngine``, ...).
+        engine: The generator (:class:`~.engines.TransformersEngine`, ``VLLMEngine``, ...).
         queries: Query texts; a row's ``id`` is the query's index in this list.
         output_path: JSONL file; rows already there (same ids and queries) are kept and skipped.
         settings: Decoding settings; recorded with the generator as ``<output_path>.settings.json``.

@@ -9,9 +9,9 @@ import os
 import pytest
 from tiny_models import CHAT_TEMPLATE
 
-from st_llm2vec_gen.engines import Generation, GenerationSettings, TransformersEngine, chat_prompts
+from st_llm2vec_gen.generation.engines import Generation, GenerationSettings, TransformersEngine, chat_prompts
+from st_llm2vec_gen.generation.responses import answer, generate_responses
 from st_llm2vec_gen.models.backbones import load_backbone
-from st_llm2vec_gen.responses import answer, generate_responses
 
 QUERIES = ["Where do polar bears live?", "Capital of France?", "How do plants make sugar from sunlight?", "Hi", "Why?"]
 SETTINGS = GenerationSettings(max_new_tokens=5, batch_size=2)

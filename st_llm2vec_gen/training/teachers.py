@@ -18,8 +18,8 @@ from typing import Any, Protocol
 import torch
 from tqdm.auto import tqdm
 
-from .models.backbone_forward import masked_mean
-from .models.llm2vec_gen import LLM2VecGen
+from ..models.backbone_forward import masked_mean
+from ..models.llm2vec_gen import LLM2VecGen
 
 logger = logging.getLogger(__name__)
 

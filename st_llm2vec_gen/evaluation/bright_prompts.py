@@ -14,7 +14,7 @@ in three sets named after the published config folders:
 Every mteb BRIGHT task with one domain maps to its instruction (:data:`BRIGHT_TASKS`); any other task whose name
 starts with ``Bright`` is an error that names it, never a silent fallback to a generic prompt.
 
-    from st_llm2vec_gen.bright_prompts import bright_prompts
+    from st_llm2vec_gen.evaluation.bright_prompts import bright_prompts
     model.prompts.update(bright_prompts(["BrightBiologyRetrieval", "BrightBiologyLongRetrieval"]))
 """
 
@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mteb import AbsTask
 
-BRIGHT_FILE = Path(__file__).parent / "evaluation" / "bright_instructions.json"
+BRIGHT_FILE = Path(__file__).parent / "bright_instructions.json"
 """``{"source", "usage", "sets": {set: {"role", "config_dir", "document", "domains": {domain: published config}}}}``."""
 STUDENT_SETS = ("ours_new", "ours")
 TEACHER_SET = "llm2vec"

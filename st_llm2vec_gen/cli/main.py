@@ -16,10 +16,10 @@ logger = logging.getLogger("st_llm2vec_gen")
 
 
 def _generate(args: argparse.Namespace) -> None:
-    from .data import read_queries
-    from .engines import GenerationSettings, TransformersEngine
-    from .models.saved_format import check_writable
-    from .responses import generate_responses
+    from ..generation.engines import GenerationSettings, TransformersEngine
+    from ..generation.responses import generate_responses
+    from ..io.records import read_queries
+    from ..models.atomic_files import check_writable
 
     queries = read_queries(args.queries, column=args.column)[: args.limit]  # checked before loading any model
     ids = _ids_where(args.queries, args.where, len(queries))
@@ -33,12 +33,12 @@ def _generate(args: argparse.Namespace) -> None:
         raise IsADirectoryError(f"--output {output} is a folder: give the path of a .jsonl file")
     check_writable(os.path.dirname(os.path.abspath(output)), "output folder")  # before loading the backbone
     if args.engine.startswith("ray"):
-        from .cli_ray import generate_with_ray
+        from .ray import generate_with_ray
 
         rows = generate_with_ray(args, queries, output, settings, ids)
     else:
         if args.engine == "vllm":
-            from .engines import VLLMEngine
+            from ..generation.engines import VLLMEngine
 
             engine = VLLMEngine(args.backbone, **({"dtype": args.dtype} if args.dtype else {}))
         else:
@@ -91,7 +91,7 @@ def _ids_where(source: str, where: tuple[str, str] | None, count: int) -> list[i
     """Indices of the first ``count`` query rows whose column equals the value; None without a filter."""
     if where is None:
         return None
-    from .data import read_records
+    from ..io.records import read_records
 
     column, value = where
     ids = [i for i, row in enumerate(read_records(source)[:count]) if str(row.get(column)) == value]
@@ -103,7 +103,7 @@ def _ids_where(source: str, where: tuple[str, str] | None, count: int) -> list[i
 def _train(args: argparse.Namespace) -> None:
     import yaml
 
-    from .training import TrainConfig, train
+    from ..training.run import TrainConfig, train
 
     overrides = {}
     for item in args.set:
@@ -116,8 +116,8 @@ def _train(args: argparse.Namespace) -> None:
 
 def _check_model(path: str) -> str:
     """A missing local model path or a damaged JSON file is named before sentence-transformers reads it."""
-    from .models.backbones import check_local_path
-    from .models.saved_format import check_saved_json
+    from ..models.locations import check_local_path
+    from ..models.saved_format import check_saved_json
 
     path = check_local_path(path, "model")
     if os.path.isdir(path):
@@ -133,17 +133,17 @@ def _load_model(path: str):
 
 def _read_texts(args: argparse.Namespace) -> list[str]:
     if args.input:
-        from .data import read_texts
+        from ..io.records import read_texts
 
         return read_texts(args.input, column=args.column)
     return args.texts
 
 
 def _encode(args: argparse.Namespace) -> None:
-    from .corpus import CorpusInput, encode_corpus, encode_to_npy
+    from ..corpus import CorpusInput, encode_corpus, encode_to_npy
 
     if args.engine == "ray":
-        from .cli_ray import encode_with_ray
+        from .ray import encode_with_ray
 
         return encode_with_ray(args)
     texts = args.texts or None  # with --input too: refused, not silently dropped
@@ -179,7 +179,7 @@ def _devices(text: str) -> list[str]:
 
 
 def _add_encode_options(cmd: argparse.ArgumentParser) -> None:
-    from .cli_ray import add_ray_options
+    from .ray import add_ray_options
 
     cmd.description = (
         "Streams --input (JSONL, CSV or Parquet records, .txt one text per line; JSON and datasets are read in "
@@ -216,7 +216,7 @@ def _decode(args: argparse.Namespace) -> None:
 
 
 def _convert(args: argparse.Namespace) -> None:
-    from .convert import convert_checkpoint
+    from ..convert import convert_checkpoint
 
     convert_checkpoint(
         args.src, args.dst, base_model=args.base_model, overwrite=args.overwrite, revision=args.revision,
@@ -228,9 +228,9 @@ def _convert(args: argparse.Namespace) -> None:
 def _evaluate(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from .evaluation import EvaluationConfig, SuiteSizes, run_suite
-    from .evaluation.report import markdown_report
-    from .models.saved_format import atomic_write
+    from ..evaluation import EvaluationConfig, SuiteSizes, run_suite
+    from ..evaluation.report import markdown_report
+    from ..models.atomic_files import atomic_write
 
     for path in (args.output, args.markdown):
         if path and Path(path).exists() and not args.overwrite:
@@ -266,8 +266,8 @@ def _json_object(text: str, option: str) -> dict:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .cli_ray import add_ray_options
-    from .models.backbones import EMBEDDED_BACKBONE
+    from ..models.backbones import EMBEDDED_BACKBONE
+    from .ray import add_ray_options
 
     parser = argparse.ArgumentParser(prog="llm2vec-gen", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -299,7 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser(
         "train",
         help="train a head from a YAML recipe (see training/recipes)",
-        description="Multi-GPU: torchrun --nproc_per_node N -m st_llm2vec_gen.cli train RECIPE",
+        description="Multi-GPU: torchrun --nproc_per_node N -m st_llm2vec_gen.cli.main train RECIPE",
     )
     train.add_argument("config", help="YAML recipe with TrainConfig fields")
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a recipe field")
@@ -341,7 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_settings(gen: argparse.ArgumentParser) -> None:
     """One option per :class:`GenerationSettings` field: strict booleans, sizes >= 1."""
-    from .engines import GenerationSettings
+    from ..generation.engines import GenerationSettings
 
     sizes = {"max_new_tokens", "batch_size", "max_query_length"}
     for f in fields(GenerationSettings):
@@ -353,13 +353,13 @@ def _add_settings(gen: argparse.ArgumentParser) -> None:
 
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
-    from . import DEFAULT_MODEL
-    from .bright_prompts import DEFAULT_SET, STUDENT_SETS
-    from .quantization import QUANTIZATIONS
+    from .. import DEFAULT_MODEL
+    from ..evaluation.bright_prompts import DEFAULT_SET, STUDENT_SETS
+    from ..quantization import QUANTIZATIONS
 
     try:
-        from .evaluation import METHODS, OFFLINE_TASKS
-        from .evaluation.suite import PROMPT_SOURCES
+        from ..evaluation import METHODS, OFFLINE_TASKS
+        from ..evaluation.suite import PROMPT_SOURCES
     except ImportError as error:  # the `eval` extra (mteb) is not installed: every other command still works
         reason = str(error)
         missing = sub.add_parser("evaluate", help="mteb evaluation (needs: pip install 'st-llm2vec-gen[eval]')")
