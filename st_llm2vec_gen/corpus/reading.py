@@ -1,5 +1,6 @@
-"""The input of a corpus encoding: a file read row by row (JSONL, CSV, Parquet, plain text), or texts in memory,
-each row checked and named in messages by its file and line (or row)."""
+"""The input of a corpus encoding: a file read row by row (JSONL, CSV, Parquet, plain text) by
+:func:`~st_llm2vec_gen.io.records.iter_records`, the reader every command uses, or texts in memory; each row checked
+and named in messages by its file and line (or row)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..io.records import TEXT_COLUMNS, iter_jsonl, read_records
-
-STREAMED_SUFFIXES = (".jsonl", ".txt", ".csv", ".parquet")
-"""Input formats read row by row; anything else goes through :func:`~st_llm2vec_gen.io.records.read_records`."""
+from ..io.records import STREAMED_SUFFIXES, TEXT_COLUMNS, iter_records, read_records
 
 
 @dataclass(frozen=True)
@@ -24,7 +22,7 @@ class CorpusInput:
         path: A ``.jsonl``, ``.csv`` or ``.parquet`` file of records, a ``.txt`` file (one text per non-blank line),
             or anything :func:`~st_llm2vec_gen.io.records.read_records` reads (``.json``, `datasets`; read in memory).
         texts: Texts in memory, instead of ``path``.
-        text_column: The text column of records; by default the first of ``data.TEXT_COLUMNS`` the first row has.
+        text_column: The text column of records; by default the first of ``io.records.TEXT_COLUMNS`` the first row has.
         id_column: The column of the rows' ids (strings or integers); by default ids are 0-based row numbers.
     """
 
@@ -50,14 +48,8 @@ class CorpusInput:
         """Yields ``(where, record)`` for every row, ``where`` naming the file and line (or row) for messages."""
         if self.texts is not None:
             return ((f"text {i}", {"text": t}) for i, t in enumerate(self.texts))
-        if self.path.endswith(".jsonl"):
-            return _jsonl_records(self.path)
-        if self.path.endswith(".txt"):
-            return _txt_records(self.path)
-        if self.path.endswith(".csv"):
-            return _csv_records(self.path)
-        if self.path.endswith(".parquet"):
-            return _parquet_records(self.path)
+        if self.path.endswith(STREAMED_SUFFIXES):
+            return iter_records(self.path)
         return ((f"{self.path} row {i}", r) for i, r in enumerate(read_records(self.path)))
 
     def rows(self) -> Iterator[tuple[str | int, str]]:
@@ -116,40 +108,3 @@ def _text(where: str, record: dict[str, Any], column: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{where}: missing or empty {column!r} field")
     return value
-
-
-def _jsonl_records(path: str) -> Iterator[tuple[str, dict[str, Any]]]:
-    """``(file:line, object)`` per non-blank line of a JSONL file."""
-    for number, record in iter_jsonl(path):
-        yield f"{path}:{number}", record
-
-
-def _txt_records(path: str) -> Iterator[tuple[str, dict[str, Any]]]:
-    """``(file:line, {"text": line})`` per non-blank line of a text file."""
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            if line.strip():
-                yield f"{path}:{number}", {"text": line.rstrip("\n")}
-
-
-def _csv_records(path: str) -> Iterator[tuple[str, dict[str, Any]]]:
-    """``(file:line, record)`` per row of a CSV file with a header row."""
-    import csv
-
-    with open(path, encoding="utf-8", newline="") as f:
-        reader = csv.DictReader(f)
-        for record in reader:
-            yield f"{path}:{reader.line_num}", record
-
-
-def _parquet_records(path: str, batch_rows: int = 4096) -> Iterator[tuple[str, dict[str, Any]]]:
-    """``(file row n, record)`` per row of a Parquet file, read ``batch_rows`` at a time."""
-    try:
-        import pyarrow.parquet as pq
-    except ImportError:
-        raise ImportError(f"Reading {path} needs pyarrow: pip install pyarrow") from None
-    number = 0
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
-        for record in batch.to_pylist():
-            yield f"{path} row {number}", record
-            number += 1

@@ -1,8 +1,9 @@
-"""Reading the project's inputs: records, queries, query/response pairs and texts to encode or decode.
+"""Reading the project's inputs: records, queries, query/response pairs and texts, for every command.
 
-Every reader takes a ``.jsonl``, ``.json`` (a list of objects) or ``.csv`` file, or a `datasets` name or path
-(``.txt`` files, one text per line, also for :func:`read_texts`), and checks every row before any long work starts,
-so a bad file fails in a second with the file, line or row to fix.
+Every reader takes a ``.jsonl`` (or ``.jsonl.gz``), ``.json`` (a list of objects), ``.csv`` or ``.parquet`` file, or
+a `datasets` name or path (``.txt`` files, one text per line, for texts), and checks every row before any long work
+starts, so a bad file fails in a second with the file, line or row to fix: an invalid JSON line, a byte that is not
+UTF-8, a missing column. :func:`iter_records` streams the line- and row-based formats; the rest is read in memory.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ QUERY_COLUMNS = ("query", "prompt", "instruction", "question", "text")
 """Columns tried, in order, for the query text."""
 TEXT_COLUMNS = ("text", "sentence", "query", "prompt", "instruction", "question", "document", "passage")
 """Columns tried, in order, for texts to encode or decode."""
-_FILE_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".csv", ".txt")
+_FILE_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".csv", ".txt", ".parquet")
+STREAMED_SUFFIXES = (".jsonl", ".jsonl.gz", ".txt", ".csv", ".parquet")
+"""The formats :func:`iter_records` reads row by row."""
 
 
 def read_records(source: str, split: str = "train") -> list[dict[str, Any]]:
@@ -38,15 +41,12 @@ def read_records(source: str, split: str = "train") -> list[dict[str, Any]]:
     """
     if source.endswith(_FILE_SUFFIXES) and not os.path.isfile(source):
         raise FileNotFoundError(f"File not found: {source}")
-    if source.endswith((".jsonl", ".jsonl.gz")):
-        rows = _read_jsonl(source)
+    if source.endswith(".txt"):
+        raise ValueError(f"{source}: a .txt file holds texts, not records")
+    if source.endswith(STREAMED_SUFFIXES):
+        rows = [row for _, row in iter_records(source)]
     elif source.endswith(".json"):
         rows = _read_json(source)
-    elif source.endswith(".csv"):
-        with open(source, encoding="utf-8", newline="") as f:
-            rows = list(csv.DictReader(f))
-    elif source.endswith(".txt"):
-        raise ValueError(f"{source}: a .txt file holds texts, not records")
     else:
         rows = _read_dataset(source, split)
     if not rows:
@@ -54,8 +54,55 @@ def read_records(source: str, split: str = "train") -> list[dict[str, Any]]:
     return rows
 
 
-def _read_jsonl(path: str) -> list[dict[str, Any]]:
-    return [row for _, row in iter_jsonl(path)]
+def iter_records(path: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Yields ``(where, record)`` per row of a :data:`STREAMED_SUFFIXES` file, ``where`` naming the file and line (or
+    Parquet row) for messages; a ``.txt`` line is ``{"text": line}``.
+
+    Raises:
+        ValueError: For a line that is not UTF-8, not valid JSON or not a JSON object, naming the file and line.
+    """
+    if path.endswith((".jsonl", ".jsonl.gz")):
+        return ((f"{path}:{number}", row) for number, row in iter_jsonl(path))
+    if path.endswith(".txt"):
+        return ((f"{path}:{n}", {"text": line.rstrip("\r\n")}) for n, line in _lines(path) if line.strip())
+    if path.endswith(".csv"):
+        return _csv_records(path)
+    if path.endswith(".parquet"):
+        return _parquet_records(path)
+    raise ValueError(f"{path}: not a streamed format ({', '.join(STREAMED_SUFFIXES)})")
+
+
+def _lines(path: str) -> Iterator[tuple[int, str]]:
+    """``(line number, text)`` per line, each decoded as UTF-8 on its own, so a bad byte is named with its line."""
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as f:
+        for number, raw in enumerate(f, start=1):
+            try:
+                yield number, raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                byte = raw[error.start : error.start + 1].hex()
+                message = f"{path}:{number}: byte 0x{byte} at column {error.start + 1} is not UTF-8 text"
+                raise ValueError(f"{message}; save the file as UTF-8") from None
+
+
+def _csv_records(path: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(file:line, record)`` per row of a CSV file with a header row."""
+    reader = csv.DictReader(line for _, line in _lines(path))
+    for record in reader:
+        yield f"{path}:{reader.line_num}", record
+
+
+def _parquet_records(path: str, batch_rows: int = 4096) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(file row n, record)`` per row of a Parquet file, read ``batch_rows`` at a time."""
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise ImportError(f"Reading {path} needs pyarrow: pip install pyarrow") from None
+    number = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
+        for record in batch.to_pylist():
+            yield f"{path} row {number}", record
+            number += 1
 
 
 def iter_jsonl(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -64,11 +111,8 @@ def iter_jsonl(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
     Raises:
         ValueError: For a line that is not valid JSON or not a JSON object, naming the file and line.
     """
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
+    for number, line in _lines(path):
+        if line.strip():
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as error:
@@ -79,9 +123,11 @@ def iter_jsonl(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def _read_json(path: str) -> list[dict[str, Any]]:
-    with open(path, encoding="utf-8") as f:
+    with open(path, "rb") as f:
         try:
-            rows = json.load(f)
+            rows = json.loads(f.read().decode("utf-8"))
+        except UnicodeDecodeError as error:
+            raise ValueError(f"{path}: byte {error.start} is not UTF-8 text; save the file as UTF-8") from None
         except json.JSONDecodeError as error:
             raise ValueError(f"{path} is not valid JSON: {error}") from None
     if not isinstance(rows, list):
@@ -146,8 +192,7 @@ def read_texts(source: str, column: str | None = None, split: str = "train") -> 
         return _texts_of(read_records(source, split), source, column, TEXT_COLUMNS)
     if not os.path.isfile(source):
         raise FileNotFoundError(f"File not found: {source}")
-    with open(source, encoding="utf-8") as f:
-        texts = [line.rstrip("\n") for line in f if line.strip()]
+    texts = [record["text"] for _, record in iter_records(source)]
     if not texts:
         raise ValueError(f"{source} holds no texts")
     return texts

@@ -115,3 +115,18 @@ def test_pairs_from_several_files_gzip_included_skip_repeated_queries(tmp_path):
     assert load_pairs([first, str(second)], limit=2)["query"] == ["q1", "q2"]
     with pytest.raises(ValueError, match="No training data"):
         load_pairs([])
+
+
+@pytest.mark.parametrize("suffix", [".txt", ".jsonl", ".csv"])
+def test_a_byte_that_is_not_utf8_is_named_with_its_file_and_line_by_every_reader(tmp_path, suffix):
+    from st_llm2vec_gen.corpus import CorpusInput
+
+    lines = {".txt": [b"fine text", b"caf\xe9 latin-1"], ".jsonl": [b'{"text": "fine"}', b'{"text": "caf\xe9"}'],
+             ".csv": [b"text", b"caf\xe9"]}[suffix]  # fmt: skip
+    path = tmp_path / f"in{suffix}"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    expected = rf"in\{suffix}:2: byte 0xe9 at column \d+ is not UTF-8"
+    with pytest.raises(ValueError, match=expected):
+        read_texts(str(path))  # decode --input, generate --queries
+    with pytest.raises(ValueError, match=expected):
+        CorpusInput(path=str(path)).count()  # encode --input
