@@ -10,7 +10,9 @@ import json
 import logging
 import os
 import sys
-from dataclasses import fields
+from dataclasses import asdict, fields
+
+from .options import add_options, devices, positive_int, shard
 
 logger = logging.getLogger("st_llm2vec_gen")
 
@@ -51,34 +53,6 @@ def _truncated(rows: list[dict]) -> int:
     return sum(bool(row.get("truncated")) for row in rows)
 
 
-def _boolean(text: str) -> bool:
-    """Strict command-line boolean: true/false, 1/0, yes/no, on/off (any case); anything else is a usage error."""
-    value = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False, "off": False}
-    try:
-        return value[text.strip().lower()]
-    except KeyError:
-        raise argparse.ArgumentTypeError(f"expected true/false, 1/0, yes/no or on/off, got {text!r}") from None
-
-
-def _positive_int(text: str) -> int:
-    """An integer >= 1 (a usage error otherwise)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _shard(text: str) -> tuple[int, int]:
-    """``i/n`` with integers 0 <= i < n (a usage error otherwise)."""
-    index, sep, count = text.partition("/")
-    if not (sep and index.strip().isdigit() and count.strip().isdigit()) or not 0 <= int(index) < int(count):
-        raise argparse.ArgumentTypeError(f"expected i/n with integers 0 <= i < n (e.g. 0/4), got {text!r}")
-    return int(index), int(count)
-
-
 def _key_value(text: str) -> tuple[str, str]:
     """``KEY=VALUE`` with a non-empty key (a usage error otherwise)."""
     key, sep, value = text.partition("=")
@@ -114,21 +88,12 @@ def _train(args: argparse.Namespace) -> None:
     train(TrainConfig.from_yaml(args.config, **overrides))
 
 
-def _check_model(path: str) -> str:
-    """A missing local model path or a damaged JSON file is named before sentence-transformers reads it."""
-    from ..models.locations import check_local_path
-    from ..models.saved_format import check_saved_json
-
-    path = check_local_path(path, "model")
-    if os.path.isdir(path):
-        check_saved_json(path)
-    return path
-
-
 def _load_model(path: str):
     from sentence_transformers import SentenceTransformer
 
-    return SentenceTransformer(_check_model(path), trust_remote_code=True)
+    from ..models.saved_format import check_model_reference
+
+    return SentenceTransformer(check_model_reference(path, "model"), trust_remote_code=True)
 
 
 def _read_texts(args: argparse.Namespace) -> list[str]:
@@ -140,7 +105,7 @@ def _read_texts(args: argparse.Namespace) -> list[str]:
 
 
 def _encode(args: argparse.Namespace) -> None:
-    from ..corpus import CorpusInput, encode_corpus, encode_to_npy
+    from ..corpus import CorpusInput, EncodeSettings, encode_corpus, encode_to_npy
 
     if args.engine == "ray":
         from .ray import encode_with_ray
@@ -148,34 +113,20 @@ def _encode(args: argparse.Namespace) -> None:
         return encode_with_ray(args)
     texts = args.texts or None  # with --input too: refused, not silently dropped
     corpus = CorpusInput(path=args.input, texts=texts, text_column=args.column, id_column=args.id_column)
-    common = {"prompt_name": args.prompt_name, "batch_size": args.batch_size, "devices": args.devices,
-              "normalize": args.normalize, "overwrite": args.overwrite}  # fmt: skip
+    settings = EncodeSettings(**{f.name: getattr(args, f.name) for f in fields(EncodeSettings)})
     if args.output.endswith(".npy"):
-        if args.shard != (0, 1) or args.chunk_size or args.id_column:
+        if (settings.shard, settings.chunk_size) != (EncodeSettings.shard, EncodeSettings.chunk_size) or args.id_column:
             raise ValueError("--shard, --chunk-size and --id-column need an output directory, not a .npy file")
-        encode_to_npy(args.model, corpus, args.output, **common)
+        encode_to_npy(args.model, corpus, args.output, **asdict(settings, dict_factory=_npy_options))
         return
-    chunk_size = args.chunk_size or DEFAULT_CHUNK_SIZE
-    summary = encode_corpus(args.model, corpus, args.output, chunk_size=chunk_size, shard=args.shard, **common)
+    summary = encode_corpus(args.model, corpus, args.output, **asdict(settings))
     logger.info("%s: %d chunk(s) encoded, %d already complete", summary.manifest, len(summary.encoded),
                 len(summary.chunks) - len(summary.encoded))  # fmt: skip
 
 
-DEFAULT_CHUNK_SIZE = 10_000
-
-
-def _devices(text: str) -> list[str]:
-    """``cpu,cpu`` or ``cuda:0,cuda:1``: torch device names, comma-separated (a usage error otherwise)."""
-    import torch
-
-    names = [name.strip() for name in text.split(",")]
-    for name in names:
-        try:
-            torch.device(name)
-        except (RuntimeError, ValueError):
-            message = f"expected device names such as cpu,cpu or cuda:0,cuda:1, got {text!r}"
-            raise argparse.ArgumentTypeError(message) from None
-    return names
+def _npy_options(items: list[tuple[str, object]]) -> dict[str, object]:
+    """The settings ``encode_to_npy`` takes: no chunks, no shards."""
+    return {k: v for k, v in items if k not in ("chunk_size", "shard")}
 
 
 def _add_encode_options(cmd: argparse.ArgumentParser) -> None:
@@ -187,17 +138,11 @@ def _add_encode_options(cmd: argparse.ArgumentParser) -> None:
         "manifest. Rerun the same command to resume after an interruption; --shard i/n splits the work across "
         "machines, --devices across processes. An --output ending in .npy writes one array instead (small inputs)."
     )
+    from ..corpus import EncodeSettings
+
     cmd.add_argument("--output", required=True, help="output directory, or a .npy file name for one array")
-    cmd.add_argument("--overwrite", action="store_true", help="replace an output written with other settings")
-    cmd.add_argument("--batch-size", type=_positive_int, default=32, help="texts per forward pass (default 32)")
-    cmd.add_argument("--chunk-size", type=_positive_int, default=None,
-                     help=f"rows per chunk file (default {DEFAULT_CHUNK_SIZE}); a rerun must keep it")  # fmt: skip
     cmd.add_argument("--id-column", default=None, help="the records' id column (default: 0-based row numbers)")
-    cmd.add_argument("--shard", type=_shard, default=(0, 1),
-                     help="i/n: encode the chunks whose index %% n == i (one of n machines)")  # fmt: skip
-    cmd.add_argument("--devices", type=_devices, default=None,
-                     help="e.g. cuda:0,cuda:1 or cpu,cpu: one process each (sentence-transformers' pool)")  # fmt: skip
-    cmd.add_argument("--normalize", action="store_true", help="unit-length vectors")
+    add_options(cmd, EncodeSettings, types={"shard": shard, "devices": devices}, bool_values=False)
     cmd.add_argument("--engine", choices=("local", "ray"), default="local",
                      help="ray: an actor pool on Ray Data, Parquet in and out (needs --id-column)")  # fmt: skip
     add_ray_options(cmd)
@@ -225,48 +170,10 @@ def _convert(args: argparse.Namespace) -> None:
     print(args.dst)
 
 
-def _evaluate(args: argparse.Namespace) -> None:
-    from pathlib import Path
-
-    from ..evaluation import EvaluationConfig, SuiteSizes, run_suite
-    from ..evaluation.report import markdown_report
-    from ..models.atomic_files import atomic_write
-
-    for path in (args.output, args.markdown):
-        if path and Path(path).exists() and not args.overwrite:
-            raise ValueError(f"{path} exists; pass --overwrite to replace it")
-    model = _check_model(args.model)
-    config = EvaluationConfig(
-        model=model, tasks=args.tasks, methods=args.methods, teacher=args.teacher, data_dir=args.data_dir,
-        teacher_kwargs=None if args.teacher_kwargs is None else _json_object(args.teacher_kwargs, "--teacher-kwargs"),
-        sizes=SuiteSizes.tiny() if args.tiny else SuiteSizes(), batch_size=args.batch_size,
-        max_seq_length=args.max_seq_length, hyde_max_new_tokens=args.hyde_max_new_tokens,
-        interpretability=not args.no_interpretability, prompts=args.prompts, quantize=args.quantize,
-        bright_instructions=args.bright_instructions, output=args.output,
-    )  # fmt: skip
-    results = run_suite(config)
-    if args.markdown:
-        report = markdown_report(results) + "\n"
-        atomic_write(args.markdown, lambda tmp: Path(tmp).write_text(report, encoding="utf-8"))
-    print(markdown_report(results))
-
-
-def _missing_extra(reason: str) -> None:
-    raise ImportError(f"evaluate needs the eval extra: pip install 'st-llm2vec-gen[eval]' ({reason})")
-
-
-def _json_object(text: str, option: str) -> dict:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{option} must be a JSON object, e.g. '{{\"layer\": 20}}': {error}") from None
-    if not isinstance(value, dict):
-        raise ValueError(f"{option} must be a JSON object, got {text!r}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
+    from ..generation.engines import GenerationSettings
     from ..models.backbones import EMBEDDED_BACKBONE
+    from .evaluate import add_evaluate
     from .ray import add_ray_options
 
     parser = argparse.ArgumentParser(prog="llm2vec-gen", description=__doc__)
@@ -282,8 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--output", required=True, help="JSONL output, appended to and resumed from")
     gen.add_argument("--backbone", default=EMBEDDED_BACKBONE, help="hub id, local dir, .gguf file (default: embedded)")
     gen.add_argument("--column", default=None, help="query column (default: query/prompt/instruction/question/text)")
-    gen.add_argument("--limit", type=_positive_int, default=None, help="answer only the first N queries (N >= 1)")
-    gen.add_argument("--shard", type=_shard, default=(0, 1), help="i/n: answer the queries whose index %% n == i")
+    gen.add_argument("--limit", type=positive_int, default=None, help="answer only the first N queries (N >= 1)")
+    gen.add_argument("--shard", type=shard, default=(0, 1), help="i/n: answer the queries whose index %% n == i")
     gen.add_argument("--where", type=_key_value, default=None, metavar="COLUMN=VALUE",
                      help="answer only the rows whose COLUMN equals VALUE, e.g. source=squad_passages (ids stay "
                           "row indices, so a later run without it answers the rest)")  # fmt: skip
@@ -293,13 +200,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="vllm: hand generation to vLLM when installed (hub id or local dir backbones); ray: "
                           "Transformers in a Ray actor pool; ray-vllm: ray.data.llm's vLLM processor")  # fmt: skip
     add_ray_options(gen)
-    _add_settings(gen)
+    add_options(gen, GenerationSettings, types={"temperature": float, "top_p": float, "seed": int})
     gen.set_defaults(run=_generate)
 
     train = sub.add_parser(
         "train",
         help="train a head from a YAML recipe (see training/recipes)",
-        description="Multi-GPU: torchrun --nproc_per_node N -m st_llm2vec_gen.cli.main train RECIPE",
+        description="Multi-GPU: torchrun --nproc_per_node N -m st_llm2vec_gen.cli train RECIPE",
     )
     train.add_argument("config", help="YAML recipe with TrainConfig fields")
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a recipe field")
@@ -315,14 +222,13 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("texts", nargs="*", help="texts (or use --input)")
         cmd.add_argument("--input", help="JSONL/JSON/CSV file of texts")
         cmd.add_argument("--column", default=None, help="text column of --input")
-        cmd.add_argument("--prompt-name", default=None,
-                         help="the model's prompt to use, e.g. query, document, STS")  # fmt: skip
         cmd.set_defaults(run=run)
         if name == "encode":
             _add_encode_options(cmd)
         else:
-            cmd.add_argument("--max-new-tokens", type=_positive_int, default=64, help="at most 4096 (default 64)")
-            cmd.add_argument("--top-k", type=_positive_int, default=10, help="logit-lens words per text (default 10)")
+            cmd.add_argument("--prompt-name", default=None, help="the model's prompt to use, e.g. query, document")
+            cmd.add_argument("--max-new-tokens", type=positive_int, default=64, help="at most 4096 (default 64)")
+            cmd.add_argument("--top-k", type=positive_int, default=10, help="logit-lens words per text (default 10)")
 
     conv = sub.add_parser(
         "convert", help="convert a published LLM2Vec-Gen checkpoint into a sentence-transformers model"
@@ -335,81 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the base model's hub revision, recorded in the converted model")  # fmt: skip
     conv.add_argument("--overwrite", action="store_true", help="replace files in a non-empty DST")
     conv.set_defaults(run=_convert)
-    _add_evaluate(sub)
+    add_evaluate(sub)
     return parser
-
-
-def _add_settings(gen: argparse.ArgumentParser) -> None:
-    """One option per :class:`GenerationSettings` field: strict booleans, sizes >= 1."""
-    from ..generation.engines import GenerationSettings
-
-    sizes = {"max_new_tokens", "batch_size", "max_query_length"}
-    for f in fields(GenerationSettings):
-        if f.type in (bool, "bool"):
-            kind = _boolean
-        else:
-            kind = _positive_int if f.name in sizes else type(f.default)
-        gen.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default, help=f"(default {f.default})")
-
-
-def _add_evaluate(sub: argparse._SubParsersAction) -> None:
-    from .. import DEFAULT_MODEL
-    from ..evaluation.bright_prompts import DEFAULT_SET, STUDENT_SETS
-    from ..quantization import QUANTIZATIONS
-
-    try:
-        from ..evaluation import METHODS, OFFLINE_TASKS
-        from ..evaluation.suite import PROMPT_SOURCES
-    except ImportError as error:  # the `eval` extra (mteb) is not installed: every other command still works
-        reason = str(error)
-        missing = sub.add_parser("evaluate", help="mteb evaluation (needs: pip install 'st-llm2vec-gen[eval]')")
-        missing.set_defaults(run=lambda args: _missing_extra(reason))
-        return
-
-    ev = sub.add_parser(
-        "evaluate",
-        help="mteb evaluation of a model and its baselines (offline bundled tasks by default)",
-        description="Runs the model, its teacher, mean/last-token pooling of the backbone, HyDE and all-MiniLM-L6-v2 "
-        f"on the same tasks. Bundled offline tasks: {', '.join(OFFLINE_TASKS)}. Other names are mteb tasks or "
-        "benchmarks (e.g. 'MTEB(eng, v2)', 'llm2vec-gen-lite' for the paper's lite set, 'BRIGHT' or 'BRIGHT (long)' "
-        "for BRIGHT as one task per domain) and need the hub.",
-    )
-    ev.add_argument("--model", default=DEFAULT_MODEL, help="LLM2Vec-Gen model directory or hub id (default: embedded)")
-    ev.add_argument("--tasks", nargs="+", default=["offline"], help="task or benchmark names (default: offline)")
-    ev.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS, help="what to evaluate")
-    ev.add_argument("--teacher", default=None,
-                    help="'self' or the teacher's sentence-transformers path/id (default: the one the model was "
-                         "trained with, as it records it; else 'self', mean pooling)")  # fmt: skip
-    ev.add_argument("--teacher-kwargs", default=None, help="teacher options as JSON, e.g. '{\"layer\": 20}'")
-    ev.add_argument(
-        "--data-dir",
-        default=None,
-        help="offline tasks' data folder (default: $ST_LLM2VEC_GEN_DATA, else the data bundled with the package)",
-    )
-    ev.add_argument("--output", default="results.json", help="results JSON (default: results.json)")
-    ev.add_argument("--markdown", default=None, help="also write the Markdown tables here")
-    ev.add_argument("--overwrite", action="store_true", help="replace existing --output/--markdown files")
-    ev.add_argument("--batch-size", type=int, default=32)
-    ev.add_argument("--max-seq-length", type=int, default=256, help="tokens per text for every method")
-    ev.add_argument("--hyde-max-new-tokens", type=int, default=48)
-    ev.add_argument("--tiny", action="store_true", help="a few texts per task: a smoke run in minutes")
-    ev.add_argument("--no-interpretability", action="store_true", help="skip the decoded-samples report")
-    ev.add_argument(
-        "--prompts",
-        choices=PROMPT_SOURCES,
-        default="paper",
-        help="'paper': the published per-task instruction for each mteb task that has one, as the paper's runner "
-        "(default); 'saved': the model's saved prompts only. The bundled offline tasks always use the saved ones",
-    )
-    ev.add_argument(
-        "--bright-instructions",
-        choices=STUDENT_SETS,
-        default=DEFAULT_SET,
-        help="with --prompts paper: the model's published BRIGHT instructions (a folder of "
-        f"scripts/bright_eval/configs; default {DEFAULT_SET}); the teacher row gets 'llm2vec'",
-    )
-    ev.add_argument("--quantize", choices=QUANTIZATIONS, default=None, help="encode with the backbone in int8 (CPU)")
-    ev.set_defaults(run=_evaluate)
 
 
 def main(argv: list[str] | None = None) -> int:

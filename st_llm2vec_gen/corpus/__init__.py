@@ -15,11 +15,11 @@ out byte for byte as in an uninterrupted run). :func:`load_embeddings` reads one
 shards of several machines) and checks that every row is there exactly once.
 """
 
-from .encoding import EncodeSummary, encode_corpus, encode_to_npy
+from .encoding import EncodeSettings, EncodeSummary, encode_corpus, encode_to_npy
 from .reading import STREAMED_SUFFIXES, CorpusInput
 from .store import FORMAT, VERSION, chunk_files, iter_embeddings, load_embeddings, manifest_name, save_npy, shard_chunks
 
 __all__ = [
-    "FORMAT", "STREAMED_SUFFIXES", "VERSION", "CorpusInput", "EncodeSummary", "chunk_files", "encode_corpus",
-    "encode_to_npy", "iter_embeddings", "load_embeddings", "manifest_name", "save_npy", "shard_chunks",
+    "FORMAT", "STREAMED_SUFFIXES", "VERSION", "CorpusInput", "EncodeSettings", "EncodeSummary", "chunk_files",
+    "encode_corpus", "encode_to_npy", "iter_embeddings", "load_embeddings", "manifest_name", "save_npy", "shard_chunks",
 ]  # fmt: skip

@@ -52,6 +52,30 @@ class EncodeSummary:
     encoded: list[int] = field(default_factory=list)
 
 
+@dataclass
+class EncodeSettings:
+    """How :func:`encode_corpus` encodes (its keyword arguments; ``llm2vec-gen encode`` builds its options from it).
+
+    Attributes:
+        prompt_name: The model's prompt to use (e.g. query, document, STS); none: no prompt.
+        batch_size: Texts per forward pass.
+        chunk_size: Rows per chunk file; a resumed run must keep it.
+        shard: i/n: encode only the chunks whose index % n == i (one of n machines).
+        devices: Devices to encode on, e.g. cuda:0,cuda:1 or cpu,cpu: one process each (sentence-transformers'
+            pool); none: the model's device.
+        normalize: Scale the vectors to unit length.
+        overwrite: Replace an output written with other settings.
+    """
+
+    prompt_name: str | None = None
+    batch_size: int = 32
+    chunk_size: int = 10_000
+    shard: tuple[int, int] = (0, 1)
+    devices: list[str] | None = None
+    normalize: bool = False
+    overwrite: bool = False
+
+
 def encode_corpus(
     model: SentenceTransformer | str,
     corpus: CorpusInput,

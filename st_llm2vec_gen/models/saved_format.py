@@ -24,6 +24,7 @@ from safetensors.torch import load_file, save_file
 
 from .atomic_files import atomic_write, usual_permissions, write_json
 from .config import BackboneShape, LLM2VecGenConfig
+from .locations import check_local_path
 
 CONFIG_NAME = "llm2vec_gen_config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -72,6 +73,15 @@ def check_saved_json(model_dir: str | os.PathLike) -> None:
         path = os.path.join(model_dir, name)
         if os.path.isfile(path):
             read_saved_json(path, kind)
+
+
+def check_model_reference(name_or_path: str, what: str) -> str:
+    """A model's hub id, or its local path with ``~`` expanded, once a missing path or a damaged JSON file has been
+    named (before sentence-transformers reads them with less helpful errors)."""
+    path = check_local_path(name_or_path, what)
+    if os.path.isdir(path):
+        check_saved_json(path)
+    return path
 
 
 def write_head(
