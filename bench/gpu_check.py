@@ -156,7 +156,7 @@ def logged_losses(output_dir: Path) -> list[float]:
 def check_train_bf16(setup: Setup) -> str:
     from sentence_transformers import SentenceTransformer
 
-    from st_llm2vec_gen.training.run import TrainConfig, train
+    from st_llm2vec_gen.training import TrainConfig, train
 
     output_dir = setup.work / "train" / "run"
     output_dir.parent.mkdir(parents=True)

@@ -26,7 +26,7 @@ from ..generation.responses import GenerationSettings
 from ..models.atomic_files import atomic_write
 from ..models.backbones import default_dtype
 from ..quantization import QUANTIZATIONS, quantize_for_cpu
-from ..training.teachers import Teacher, load_teacher
+from ..training.teachers import Teacher, TeacherSettings
 from .baselines import BackbonePool, BackbonePooling, HyDE, TeacherEncoder
 from .bright_prompts import BRIGHT_BENCHMARKS, DEFAULT_SET, STUDENT_SETS, TEACHER_SET, bright_query_instructions
 from .bundled_data import SuiteSizes, default_data_dir, read_scifact
@@ -64,10 +64,9 @@ class EvaluationConfig:
             names (need the hub), or ``"llm2vec-gen-lite"``. ``"BRIGHT"`` and ``"BRIGHT (long)"`` run as one task
             per domain (``BRIGHT_BENCHMARKS``), so that each domain gets its own instruction.
         methods: Which of ``METHODS`` to run.
-        teacher: ``"self"`` or a sentence-transformers model path or id; ``None``: the teacher the model was trained
-            with, as its saved config records it (``trained_with``), else ``"self"`` with mean pooling.
-        teacher_kwargs: The teacher's options, as in ``TrainConfig.teacher_kwargs`` (e.g. ``{"layer": 20}``);
-            ``None``: the recorded ones when the teacher is the recorded one, else none.
+        teacher: The teacher row's teacher, the settings object training uses (``TrainConfig.teacher``); ``None``:
+            the teacher the model was trained with, as its saved config records it (``trained_with``), else
+            ``"self"`` with mean pooling.
         data_dir: Folder of the evaluation data (default: the data bundled in the package, or ``$ST_LLM2VEC_GEN_DATA``).
         sizes: Subsample sizes of the offline tasks.
         batch_size: Texts per forward pass for every method.
@@ -88,8 +87,7 @@ class EvaluationConfig:
     model: str
     tasks: list[str] = field(default_factory=lambda: ["offline"])
     methods: list[str] = field(default_factory=lambda: list(METHODS))
-    teacher: str | None = None
-    teacher_kwargs: dict[str, Any] | None = None
+    teacher: TeacherSettings | None = None
     data_dir: str | None = None
     sizes: SuiteSizes = field(default_factory=SuiteSizes)
     batch_size: int = 32
@@ -176,7 +174,7 @@ def _load_models(config: EvaluationConfig, tasks: list[Any]) -> tuple[dict[str, 
     instructions = bright_query_instructions(tasks, TEACHER_SET) if config.prompts == "paper" else {}
     resolved = teacher_settings(config, model[0])
     teacher = TeacherEncoder(
-        _load_teacher(*resolved, config, model[0]), config.batch_size, query_instructions=instructions
+        _load_teacher(resolved, config, model[0]), config.batch_size, query_instructions=instructions
     )
     models["teacher"] = teacher
     settings = GenerationSettings(max_new_tokens=config.hyde_max_new_tokens, batch_size=config.batch_size)
@@ -186,30 +184,20 @@ def _load_models(config: EvaluationConfig, tasks: list[Any]) -> tuple[dict[str, 
     return {name: models[name] for name in config.methods}, resolved
 
 
-def teacher_settings(config: EvaluationConfig, module: Any) -> tuple[str, dict[str, Any]]:
-    """The teacher to compare with and its options: as given, else the one the model was trained with
-    (``trained_with``, recorded by ``train()``), else the mean-pooling ``self`` teacher (models that record none)."""
-    recorded = getattr(module, "trained_with", None) or {}
-    if config.teacher is None and recorded:
-        kwargs = recorded.get("teacher_kwargs") or {}
-        if recorded["teacher"] != "self":
-            prompt, normalized = recorded.get("teacher_prompt"), recorded.get("teacher_normalized", True)
-            kwargs = {**kwargs, "prompt": prompt, "normalized": normalized}
-        teacher = recorded["teacher"]
-    else:
-        teacher = config.teacher or "self"
-        kwargs = {}
-    if config.teacher_kwargs is not None:
-        kwargs = config.teacher_kwargs
-    logger.info("Teacher row: %s %s", teacher, kwargs)
-    return teacher, kwargs
+def teacher_settings(config: EvaluationConfig, module: Any) -> TeacherSettings:
+    """The teacher to compare with: as given, else the one the model was trained with (``trained_with``, recorded by
+    ``train()``), else the mean-pooling ``self`` teacher (models that record none)."""
+    recorded = getattr(module, "trained_with", None)
+    settings = config.teacher or (TeacherSettings.from_record(recorded) if recorded else TeacherSettings())
+    logger.info("Teacher row: %s", settings)
+    return settings
 
 
-def _load_teacher(name: str, kwargs: dict[str, Any], config: EvaluationConfig, module: Any) -> Teacher:
+def _load_teacher(settings: TeacherSettings, config: EvaluationConfig, module: Any) -> Teacher:
     """The teacher exactly as training builds it: ``self`` (the module's backbone) or a sentence-transformers model."""
-    if name == "self":
-        return load_teacher("self", module, **kwargs)
-    teacher = load_teacher(name, **{"trust_remote_code": True, **kwargs})
+    teacher = settings.load(module, trust_remote_code=True)
+    if settings.name == "self":
+        return teacher
     limit = teacher.model.max_seq_length or config.max_seq_length
     teacher.model.max_seq_length = min(limit, config.max_seq_length)
     return teacher
@@ -273,7 +261,7 @@ def run_suite(config: EvaluationConfig) -> dict[str, Any]:
     data_dir = Path(config.data_dir) if config.data_dir else default_data_dir()
     timing = list(read_scifact(data_dir, None, 0, config.sizes.seed)["queries"].values())[: config.timing_queries]
     results: dict[str, Any] = {
-        "config": {**_config_dict(config), "teacher": teacher[0], "teacher_kwargs": teacher[1]},
+        "config": {**_config_dict(config), "teacher": asdict(teacher)},
         "environment": _environment(),
         "scores": {},
         "seconds": {},

@@ -27,11 +27,16 @@ def build(cls: type[T], values: dict[str, Any], source: str) -> T:
     known = {f.name for f in dataclasses.fields(cls)}
     if unknown := set(values) - known:
         raise ValueError(f"{source}: unknown settings {sorted(unknown)}; known: {sorted(known)}")
-    checked = {name: _coerce(hints[name], value, f"{source}: {name}") for name, value in values.items()}
+    checked = {name: coerce(hints[name], value, f"{source}: {name}") for name, value in values.items()}
     return cls(**checked)
 
 
-def _coerce(hint: Any, value: Any, where: str) -> Any:
+def coerce(hint: Any, value: Any, where: str) -> Any:
+    """``value`` as the type ``hint`` names (a number written as a string parsed, a mapping built into a dataclass).
+
+    Raises:
+        ValueError: If it cannot be, naming ``where``.
+    """
     options = _options(hint)
     if value is None:
         if type(None) in options or Any in options:

@@ -51,9 +51,11 @@ class LLM2VecGenLoss(nn.Module):
         | pairs               | the response, computed online               | only a reconstruction target)      |
         +---------------------+---------------------------------------------+------------------------------------+
         | (query, response)   | the teacher's embedding of the response (D  | 1                                  |
-        | pairs               | floats), + 1.0/0.0: response cut at the     |                                    |
-        |                     | generation limit (its EOS is no target)     |                                    |
+        | pairs               | floats)                                     |                                    |
         +---------------------+---------------------------------------------+------------------------------------+
+
+        An optional bool column ``response_truncated`` (after the texts; it needs :class:`LLM2VecGenTrainer`, whose
+        collator passes it through) marks responses cut at the generation limit: their appended EOS is no target.
 
     Relations:
         - :class:`ReconstructionRegularizedLoss` adds the same reconstruction term to any sentence-transformers loss.
@@ -116,13 +118,12 @@ class LLM2VecGenLoss(nn.Module):
         out = self.model(query)  # through the (possibly DDP-wrapped) model, so gradients synchronise
         embedding = out["sentence_embedding"]  # (B, D)
         response_mask = response["attention_mask"]  # (B, T)
+        if "truncated" in response:  # the response_truncated column: a cut response's appended EOS is no target
+            response_mask = _without_final_eos(response_mask, response["truncated"].to(response_mask.device))
         if labels is None:
             target = self.module.mean_pooled(response["input_ids"], response_mask)  # (B, H)
         else:
-            target = labels.to(embedding.device, torch.float32)  # (B, D) or (B, D+1)
-            if target.shape[-1] == embedding.shape[-1] + 1:
-                response_mask = _without_final_eos(response_mask, target[:, -1] > 0.5)
-                target = target[:, :-1]
+            target = labels.to(embedding.device, torch.float32)  # (B, D)
             if not torch.isfinite(target).all():
                 raise ValueError("The teacher labels hold NaN or infinite values: the head would turn into NaN.")
         if target.shape != embedding.shape:

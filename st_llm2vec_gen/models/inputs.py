@@ -37,6 +37,14 @@ def validate_texts(inputs: Any) -> list[str]:
     return list(inputs)
 
 
+def with_prompt(prompt: str | None, text: str) -> str:
+    """The one rule that joins an instruction and a text, at inference and in training: a space between them unless
+    the prompt ends in whitespace; no prompt (None or "") leaves the text as it is."""
+    if not prompt:
+        return text
+    return prompt + ("" if prompt[-1].isspace() else " ") + text
+
+
 def tokenize_texts(
     tokenizer: PreTrainedTokenizerBase, texts: list[str], prompt: str | None, max_length: int, num_tokens: int
 ) -> dict[str, torch.Tensor]:
@@ -54,9 +62,7 @@ def tokenize_texts(
         ``input_ids`` and ``attention_mask`` (B, L); the last N positions are the compression-token slots (pad ids,
         attended).
     """
-    if prompt:
-        sep = "" if prompt[-1].isspace() else " "
-        texts = [prompt + sep + text for text in texts]
+    texts = [with_prompt(prompt, text) for text in texts]
     encoded = tokenizer(
         texts,
         padding=True,

@@ -1,14 +1,92 @@
-"""``TrainConfig``: every setting of a training run, read from a YAML recipe."""
+"""``TrainConfig``: every setting of a training run, read from a YAML recipe.
+
+A recipe is the module (``model``), the ``teacher``, the ``loss``, the ``data``, a few settings of the run, and an
+``args`` block handed to ``SentenceTransformerTrainingArguments`` as it is. A recipe may start from another one
+(``extends: base.yaml``, beside it): mappings merge key by key, the extending recipe's values win.
+
+Recipes written before these blocks existed (every setting at the top level: ``learning_rate``, ``teacher_kwargs``,
+``limit``, ``extra_args``, ...) still load: :data:`LEGACY_KEYS` says where each old key now lives.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from ..io.settings import build
+from ..io.settings import build, coerce
 from ..models.backbones import check_dtype
 from ..models.config import LLM2VecGenConfig
+from .teachers import TeacherSettings
+
+
+@dataclass
+class LossSettings:
+    """The objective: :class:`~st_llm2vec_gen.LLM2VecGenLoss`'s weights and the target it aligns with.
+
+    Attributes:
+        alignment_weight: Weight of the alignment MSE.
+        reconstruction_weight: Weight of the reconstruction cross-entropy.
+        contrastive_weight: Weight of the optional in-batch contrastive term (0: the paper's objective).
+        temperature: Its temperature.
+        query_target_weight: Share w of the teacher's embedding of the *query* in the target:
+            ``(1 - w) * teacher(response) + w * teacher(query)``, a target that keeps some of the input (0: the
+            paper's, the response alone). The query is embedded as given in the data, without its prompt.
+    """
+
+    alignment_weight: float = 1.0
+    reconstruction_weight: float = 1.0
+    contrastive_weight: float = 0.0
+    temperature: float = 0.05
+    query_target_weight: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.query_target_weight <= 1.0:
+            raise ValueError(f"query_target_weight must be in [0, 1], got {self.query_target_weight}")
+
+
+@dataclass
+class DataSettings:
+    """The training pairs.
+
+    Attributes:
+        paths: JSONL (or ``.jsonl.gz``)/JSON/CSV files of ``query``/``response`` pairs (a query already read from an
+            earlier file is skipped); a single path may be written as a string.
+        limit: Use only the first N pairs.
+        query_prompt: Instruction before each training query, given to the trainer as ``args.prompts`` and joined
+            by the module as at inference (``encode_query``). A query that already starts with one of the model's
+            prompts (e.g. a passage wrapped in the document prompt) is trained with that prompt instead.
+        group_by_length: Batches of pairs of similar length (:class:`LengthGroupedBatchSampler`): less padding.
+    """
+
+    paths: list[str] = field(default_factory=lambda: ["training/data/responses.jsonl"])
+    limit: int | None = None
+    query_prompt: str | None = None
+    group_by_length: bool = True
+
+    def __post_init__(self) -> None:
+        if isinstance(self.paths, str):
+            self.paths = [self.paths]
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(f"limit must be >= 1 (or null for all pairs), got {self.limit}")
+
+
+DEFAULT_ARGS: dict[str, Any] = {
+    "output_dir": "outputs/llm2vec-gen", "learning_rate": 3e-4, "warmup_steps": 100, "logging_steps": 10,
+    "save_steps": 500, "save_total_limit": 2, "seed": 0, "lr_scheduler_type": "linear", "report_to": [],
+    "ddp_find_unused_parameters": False,
+}  # fmt: skip
+"""The ``args`` a recipe starts from (the paper's where they apply); its own ``args`` are laid over them."""
+
+RUN_ARGS = {
+    "per_device_train_batch_size": "batch_size (the global batch, split over devices and accumulation)",
+    "max_steps": "max_steps and schedule_steps",
+    "router_mapping": "nothing: the response column is always routed as decoder targets",
+    "prompts": "data.query_prompt",
+}
+"""Training arguments the run sets itself, and the recipe setting to use instead."""
 
 
 @dataclass
@@ -19,115 +97,161 @@ class TrainConfig:
     schedule planned over 20,000 steps and stopped after 5,000, max length 512, both loss weights 1.0, 10 tokens.
 
     Attributes:
-        data: JSONL (or ``.jsonl.gz``)/JSON/CSV file of ``query``/``response`` pairs, or a list of them (a query
-            already read from an earlier file is skipped).
-        output_dir: Checkpoints, ``final/`` and ``log_history.json``; an existing run there is never replaced unless
-            ``overwrite_output_dir`` (or continued with ``resume_from_checkpoint``).
-        model: The module's settings (:class:`LLM2VecGenConfig`); in YAML its keys may also stand at the top level.
+        model: The module's settings (:class:`LLM2VecGenConfig`).
+        teacher: The teacher (:class:`TeacherSettings`); in YAML a name alone (``teacher: self``) works too.
+        loss: :class:`LossSettings`.
+        data: :class:`DataSettings`; in YAML a path or a list of paths alone works too.
         init_from: A saved LLM2Vec-Gen model or checkpoint whose head (compression tokens, R, A) the run starts from
             instead of a fresh one, e.g. to continue the shipped default on new data or with another objective; its
-            backbone and ``num_tokens`` must match. A fresh optimizer and schedule (``resume_from_checkpoint`` keeps
-            them).
-        teacher: ``"self"`` (the frozen backbone's mean pooling of the response) or a sentence-transformers model.
-        teacher_prompt: Instruction the sentence-transformers teacher puts before each response.
-        teacher_kwargs: Options of the teacher: for ``self``, ``layer`` and ``style`` (see
-            :class:`~st_llm2vec_gen.training.teachers.SelfTeacher`); for a sentence-transformers teacher, arguments of
-            ``SentenceTransformer`` (``trust_remote_code``, ``model_kwargs`` such as ``{"dtype": "bfloat16"}``, ...),
-            e.g. for the paper's LLM2Vec teacher.
-        teacher_normalized: Whether the teacher's vectors pass its ``Normalize`` module; ``False`` takes them before it
-            (a unit-norm target makes the MSE tiny next to the reconstruction term).
-        contrastive_weight: Weight of the optional in-batch contrastive term (0: the paper's objective).
-        temperature: Its temperature.
-        query_target_weight: Share w of the teacher's embedding of the *query* in the target:
-            ``(1 - w) * teacher(response) + w * teacher(query)``, a target that keeps some of the input (0: the
-            paper's, the response alone). The query is embedded as given in the data, without ``query_prompt``.
-        group_by_length: Batches of pairs of similar length (:class:`LengthGroupedBatchSampler`): less padding.
-        query_prompt: Instruction put before each training query (as ``encode_query`` does at inference), except
-            queries that already start with one of the model's prompts (e.g. wrapped passages); ``None``: none.
+            backbone and ``num_tokens`` must match. A fresh optimizer and schedule (``args.resume_from_checkpoint``
+            keeps them: a path, or ``true`` for the newest complete checkpoint in ``args.output_dir``).
         batch_size: Global batch size: split over devices and gradient accumulation, the same on 1 or 2 GPUs.
         max_steps: Optimizer steps to train.
         schedule_steps: Steps the linear decay is planned over (the paper: 20,000, stopped at 5,000); ``None``: decay
             to zero at ``max_steps``.
         dtype: Backbone weights, e.g. ``"bfloat16"`` on GPU; ``None``: the machine's default
             (:func:`~st_llm2vec_gen.models.backbones.default_dtype`: bfloat16 on a CPU with fast bf16 matrix products,
-            the head and the loss staying float32; float32 elsewhere). ``bf16``: autocast.
-        limit: Use only the first N pairs.
-        extra_args: Any other ``SentenceTransformerTrainingArguments``.
+            the head and the loss staying float32; float32 elsewhere). ``args.bf16``: autocast.
+        attn_implementation: The backbone's attention implementation (``None``: transformers' choice).
+        overwrite_output_dir: Replace an earlier run in ``args.output_dir`` (otherwise refused).
+        args: ``SentenceTransformerTrainingArguments`` as they are (``output_dir``, ``learning_rate``, ``seed``,
+            ``bf16``, ``activation_checkpointing``, ...), laid over :data:`DEFAULT_ARGS`; not those in
+            :data:`RUN_ARGS`.
     """
 
-    data: str | list[str] = "training/data/responses.jsonl"
-    output_dir: str = "outputs/llm2vec-gen"
     model: LLM2VecGenConfig = field(default_factory=LLM2VecGenConfig)
+    teacher: TeacherSettings = field(default_factory=TeacherSettings)
+    loss: LossSettings = field(default_factory=LossSettings)
+    data: DataSettings = field(default_factory=DataSettings)
     init_from: str | None = None
-    teacher: str = "self"
-    teacher_prompt: str | None = None
-    teacher_kwargs: dict[str, Any] = field(default_factory=dict)
-    teacher_normalized: bool = True
-    learning_rate: float = 3e-4
-    warmup_steps: int = 100
     batch_size: int = 32
-    gradient_accumulation_steps: int = 1
     max_steps: int = 5000
     schedule_steps: int | None = 20000
-    alignment_weight: float = 1.0
-    reconstruction_weight: float = 1.0
-    contrastive_weight: float = 0.0
-    temperature: float = 0.05
-    query_target_weight: float = 0.0
-    query_prompt: str | None = None
-    group_by_length: bool = True
     dtype: str | None = None
-    bf16: bool = False
-    activation_checkpointing: bool = False
     attn_implementation: str | None = None
-    limit: int | None = None
-    logging_steps: int = 10
-    save_steps: int = 500
-    save_total_limit: int = 2
-    seed: int = 0
-    resume_from_checkpoint: str | bool | None = None
     overwrite_output_dir: bool = False
-    extra_args: dict[str, Any] = field(default_factory=dict)
+    args: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        positive = ("learning_rate", "batch_size", "gradient_accumulation_steps", "max_steps", "logging_steps")
-        for name in positive:
+        for name in ("batch_size", "max_steps"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if self.schedule_steps is not None and self.schedule_steps < self.max_steps:
             raise ValueError(f"schedule_steps ({self.schedule_steps}) must be at least max_steps ({self.max_steps})")
-        if not 0.0 <= self.query_target_weight <= 1.0:
-            raise ValueError(f"query_target_weight must be in [0, 1], got {self.query_target_weight}")
-        if self.limit is not None and self.limit < 1:
-            raise ValueError(f"limit must be >= 1 (or null for all pairs), got {self.limit}")
         if self.dtype is not None:
             check_dtype(self.dtype)  # a typo fails here, before any model loads
+        self.args = {**DEFAULT_ARGS, **self.args}
+        _check_args(self.args)
+
+    @property
+    def output_dir(self) -> str:
+        """``args.output_dir``: checkpoints, ``final/``, ``log_history.json`` and the cached teacher labels."""
+        return str(self.args["output_dir"])
+
+    @property
+    def seed(self) -> int:
+        """``args.seed``: the head's initialisation and the batch order."""
+        return int(self.args["seed"])
+
+    @property
+    def resume_from_checkpoint(self) -> str | bool | None:
+        """``args.resume_from_checkpoint``: a checkpoint path, or ``true`` for the newest complete one."""
+        return self.args.get("resume_from_checkpoint")
 
     @classmethod
     def from_yaml(cls, path: str, **overrides: Any) -> TrainConfig:
-        """Reads a YAML recipe; unknown keys and wrongly typed values are an error naming the field.
-
-        The module's settings (``backbone``, ``num_tokens``, ``max_seq_length``, ...) may be written under ``model:``
-        or at the top level; ``overrides`` use the same names (``model.num_tokens`` works too).
-        """
-        import yaml
-
-        try:
-            with open(path, encoding="utf-8") as f:
-                values = yaml.safe_load(f) or {}
-        except yaml.YAMLError as error:
-            raise ValueError(f"{path} is not valid YAML: {error}") from None
-        if not isinstance(values, dict):
-            raise ValueError(f"{path} must hold a mapping of settings, found {type(values).__name__}")
-        return cls.from_dict({**values, **overrides}, source=path)
+        """Reads a YAML recipe (and the recipes it ``extends``); unknown keys and wrongly typed values are an error
+        naming the field. ``overrides`` are dotted paths (``args.seed``, ``model.num_tokens``) or old flat names."""
+        return cls.from_dict(_merge(read_recipe(path), _nested(overrides, "overrides")), source=path)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str = "TrainConfig") -> TrainConfig:
-        """Builds a config from flat or nested values (see :meth:`from_yaml`)."""
-        values = dict(values)
-        model = dict(values.pop("model", None) or {})
-        module_keys = {f.name for f in dataclasses.fields(LLM2VecGenConfig)}
-        for key in list(values):
-            if (name := key.removeprefix("model.")) in module_keys:
-                model[name] = values.pop(key)
-        return build(cls, {**values, "model": model}, source)
+        """Builds a config from nested values, or from a recipe's flat, older form (:data:`LEGACY_KEYS`)."""
+        return build(cls, _nested(values, source), source)
+
+
+def _check_args(args: dict[str, Any]) -> None:
+    """Refuses unknown training arguments and those the run sets; parses numbers YAML 1.1 read as strings (``1e-3``)."""
+    from sentence_transformers import SentenceTransformerTrainingArguments
+
+    hints = typing.get_type_hints(SentenceTransformerTrainingArguments)
+    known = {f.name for f in dataclasses.fields(SentenceTransformerTrainingArguments)}
+    if unknown := sorted(set(args) - known):
+        raise ValueError(f"args: {unknown} are not SentenceTransformerTrainingArguments fields.")
+    if owned := [f"{k} (use {RUN_ARGS[k]})" for k in args if k in RUN_ARGS]:
+        raise ValueError(f"args: the run sets {', '.join(owned)}.")
+    for key, value in args.items():
+        if isinstance(value, str) and hints[key] in (int, float):
+            args[key] = coerce(hints[key], value, f"args.{key}")
+
+
+LEGACY_KEYS: dict[str, tuple[str, str]] = {
+    **{k: ("args", k) for k in ("learning_rate", "warmup_steps", "gradient_accumulation_steps", "bf16",
+                                "activation_checkpointing", "logging_steps", "save_steps", "save_total_limit", "seed",
+                                "output_dir", "resume_from_checkpoint")},
+    **{k: ("loss", k) for k in ("alignment_weight", "reconstruction_weight", "contrastive_weight", "temperature",
+                                "query_target_weight")},
+    **{k: ("data", k) for k in ("limit", "query_prompt", "group_by_length")},
+    **{k: ("model", k) for k in (f.name for f in dataclasses.fields(LLM2VecGenConfig))},
+    "teacher_kwargs": ("teacher", "kwargs"), "teacher_prompt": ("teacher", "prompt"),
+    "teacher_normalized": ("teacher", "normalized"),
+}  # fmt: skip
+"""Where each top-level key of the older, flat recipes now lives (``extra_args`` joins ``args``)."""
+
+
+def _nested(values: dict[str, Any], source: str) -> dict[str, Any]:
+    """Flat, shorthand and dotted keys (``limit``, ``teacher: self``, ``args.seed``) in their blocks."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if key == "extra_args":
+            path: tuple[str, ...] = ("args",)
+        elif key in LEGACY_KEYS:
+            path = LEGACY_KEYS[key]
+        else:
+            path = tuple(key.split("."))
+        if path == ("teacher",) and isinstance(value, str):
+            value = {"name": value}
+        if path == ("data",) and isinstance(value, (str, list)):
+            value = {"paths": [value] if isinstance(value, str) else value}
+        out = _merge(out, _at(path, value), source)
+    return out
+
+
+def _at(path: tuple[str, ...], value: Any) -> dict[str, Any]:
+    for key in reversed(path):
+        value = {key: value}
+    return value
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any], source: str = "") -> dict[str, Any]:
+    """``over`` laid over ``base``: mappings merge key by key, anything else is replaced."""
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value, source)
+        else:
+            merged[key] = value
+    return merged
+
+
+def read_recipe(path: str | Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A recipe's values in nested form, with the recipes it ``extends`` laid under it.
+
+    Raises:
+        ValueError: For invalid YAML, a file that is not a mapping, or a cycle of ``extends``.
+    """
+    import yaml
+
+    path = Path(path).resolve()
+    if path in seen:
+        raise ValueError(f"{path}: recipes extend each other in a circle ({' -> '.join(p.name for p in seen)})")
+    try:
+        with open(path, encoding="utf-8") as f:
+            values = yaml.safe_load(f) or {}
+    except yaml.YAMLError as error:
+        raise ValueError(f"{path} is not valid YAML: {error}") from None
+    if not isinstance(values, dict):
+        raise ValueError(f"{path} must hold a mapping of settings, found {type(values).__name__}")
+    base = values.pop("extends", None)
+    own = _nested(values, str(path))
+    return _merge(read_recipe(path.parent / base, (*seen, path)), own) if base else own

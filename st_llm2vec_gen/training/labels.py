@@ -23,7 +23,7 @@ def teacher_labels(config: TrainConfig, teacher: Teacher, responses: list[str]) 
     a changed run recomputes it.
     """
     key = hashlib.sha256(
-        json.dumps([config.teacher, config.teacher_prompt, config.teacher_normalized, config.teacher_kwargs,
+        json.dumps([config.teacher.name, config.teacher.prompt, config.teacher.normalized, config.teacher.kwargs,
                     config.model.max_seq_length, responses], default=str).encode()
     ).hexdigest()[:16]  # fmt: skip
     path = Path(config.output_dir) / f"teacher-labels-{key}.npy"
@@ -31,10 +31,12 @@ def teacher_labels(config: TrainConfig, teacher: Teacher, responses: list[str]) 
         labels = np.load(path)
         if labels.shape[0] == len(responses):
             return labels
-    logger.info("Teacher %s: embedding %d responses", config.teacher, len(responses))
+    logger.info("Teacher %s: embedding %d texts", config.teacher.name, len(responses))
     labels = teacher.encode(responses, batch_size=config.batch_size, show_progress=True).numpy()
     if not np.isfinite(labels).all():
-        raise ValueError(f"The teacher {config.teacher!r} returned NaN or infinite embeddings: training would diverge.")
+        raise ValueError(
+            f"The teacher {config.teacher.name!r} returned NaN or infinite embeddings: training would diverge."
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     save_npy(path, labels)
     return labels

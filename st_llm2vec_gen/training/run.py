@@ -5,11 +5,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from transformers import TrainerCallback
 
 from ..factory import create_model
@@ -18,9 +16,10 @@ from ..losses import LLM2VecGenLoss
 from ..model_card import use_model_card
 from ..models.atomic_files import check_writable, write_json
 from .config import TrainConfig
+from .dataset import training_dataset
 from .labels import teacher_labels
 from .sampler import LengthGroupedBatchSampler
-from .teachers import Teacher, check_teacher_dim, load_teacher
+from .teachers import check_teacher_dim
 from .trainer import LLM2VecGenTrainer
 
 logger = logging.getLogger(__name__)
@@ -35,38 +34,36 @@ def train(config: TrainConfig):
     Raises:
         ValueError: For bad data, or an earlier run in ``output_dir`` that would be replaced.
     """
-    from datasets import Dataset
-
     _check_output_dir(config)
-    pairs = load_pairs(config.data, config.limit)  # fail fast on bad data
+    pairs = load_pairs(config.data.paths, config.data.limit)  # fail fast on bad data
     resume = resume_point(config)
-    teacher = None if config.teacher == "self" else _sentence_transformer_teacher(config)
+    teacher = None if config.teacher.name == "self" else config.teacher.load()
     model = create_model(**_module_kwargs(config, teacher.dim if teacher else None))
     module = model[0]
     if config.init_from:
         module.load_head(config.init_from)
         logger.info("Starting from the head of %s", config.init_from)
-    teacher = teacher or load_teacher("self", module, **config.teacher_kwargs)
-    module.trained_with = training_teacher(config)  # saved with the head: evaluation compares with this teacher
+    teacher = teacher or config.teacher.load(module)
+    module.trained_with = config.teacher.record()  # saved with the head: evaluation compares with this teacher
     check_teacher_dim(teacher, module)
     args = training_arguments(config)
     with args.main_process_first(desc="teacher labels"):  # rank 0 embeds; the others read its file
         labels = teacher_labels(config, teacher, pairs["response"])
-        if config.query_target_weight:
-            weight = config.query_target_weight
+        if weight := config.loss.query_target_weight:
             labels = (1 - weight) * labels + weight * teacher_labels(config, teacher, pairs["query"])
     del teacher
-    if any(pairs["truncated"]):  # one more label column: the cut responses' EOS is no target (LLM2VecGenLoss)
-        labels = np.concatenate([labels, np.asarray(pairs["truncated"], dtype=labels.dtype)[:, None]], axis=1)
-    queries = with_prompt(pairs["query"], config.query_prompt, model.prompts.values())
-    dataset = Dataset.from_dict({"query": queries, "response": pairs["response"], "label": labels})
-    loss = LLM2VecGenLoss(
-        model, config.alignment_weight, config.reconstruction_weight, config.contrastive_weight, config.temperature
-    )
+    dataset, args.prompts = training_dataset(pairs, labels, config.data.query_prompt, model.prompts)
+    losses = {k: v for k, v in dataclasses.asdict(config.loss).items() if k != "query_target_weight"}
     trainer = LLM2VecGenTrainer(
-        model=model, args=args, train_dataset=dataset, loss=loss, callbacks=[StopAtStep(config.max_steps)]
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        loss=LLM2VecGenLoss(model, **losses),
+        callbacks=[StopAtStep(config.max_steps)],
     )
-    training_data = f"{len(pairs['response'])} query/response pairs from `{config.data}`, teacher `{config.teacher}`."
+    training_data = (
+        f"{len(pairs['response'])} query/response pairs from `{config.data.paths}`, teacher `{config.teacher.name}`."
+    )
     use_model_card(model, recipe=dataclasses.asdict(config), training_data=training_data)
     trainer.train(resume_from_checkpoint=resume)
     # bf16/fp16 training wraps forward in autocast; drop it, so the returned model embeds as the saved one will
@@ -75,26 +72,6 @@ def train(config: TrainConfig):
         model.save(os.path.join(config.output_dir, "final"))
         write_json(os.path.join(config.output_dir, "log_history.json"), trainer.state.log_history)
     return model
-
-
-def training_teacher(config: TrainConfig) -> dict[str, Any]:
-    """The teacher settings a trained head records (``LLM2VecGenConfig.trained_with``)."""
-    return {
-        "teacher": config.teacher,
-        "teacher_kwargs": config.teacher_kwargs,
-        "teacher_prompt": config.teacher_prompt,
-        "teacher_normalized": config.teacher_normalized,
-    }
-
-
-def with_prompt(queries: list[str], prompt: str | None, known: Iterable[str]) -> list[str]:
-    """Each query with ``prompt`` before it, joined as ``LLM2VecGen.preprocess`` joins ST prompts, unless it already
-    starts with one of the ``known`` prompts."""
-    if not prompt:
-        return queries
-    known = tuple(p for p in known if p)
-    sep = "" if prompt[-1].isspace() else " "
-    return [q if q.startswith(known) else prompt + sep + q for q in queries]
 
 
 def _check_output_dir(config: TrainConfig) -> None:
@@ -157,37 +134,21 @@ def _module_kwargs(config: TrainConfig, teacher_dim: int | None) -> dict[str, An
     return {**module, "model_kwargs": {k: v for k, v in backbone_settings.items() if v}, "seed": config.seed}
 
 
-def _sentence_transformer_teacher(config: TrainConfig) -> Teacher:
-    return load_teacher(
-        config.teacher, prompt=config.teacher_prompt, normalized=config.teacher_normalized, **config.teacher_kwargs
-    )
-
-
 def training_arguments(config: TrainConfig) -> Any:
-    """ST training arguments: the global batch split over devices, the schedule planned over ``schedule_steps``."""
+    """``config.args`` as ST training arguments, plus what the run sets: the global batch split over devices, the
+    schedule planned over ``schedule_steps``, the response column routed as decoder targets. ``train()`` sets the
+    query ``prompts`` once the dataset is built (:func:`~.dataset.training_dataset`)."""
     from sentence_transformers import SentenceTransformerTrainingArguments
 
+    args = {k: v for k, v in config.args.items() if k != "resume_from_checkpoint"}  # handed to train() instead
     devices = int(os.environ.get("WORLD_SIZE", "1"))
-    per_device = per_device_batch_size(config.batch_size, devices, config.gradient_accumulation_steps)
+    accumulation = int(args.get("gradient_accumulation_steps", 1))
     return SentenceTransformerTrainingArguments(
-        output_dir=config.output_dir,
-        router_mapping={"response": "response"},
-        learning_rate=config.learning_rate,
-        lr_scheduler_type="linear",
-        warmup_steps=config.warmup_steps,
-        per_device_train_batch_size=per_device,
-        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        **args,
+        per_device_train_batch_size=per_device_batch_size(config.batch_size, devices, accumulation),
         max_steps=config.schedule_steps or config.max_steps,  # StopAtStep ends the run at max_steps
-        bf16=config.bf16,
-        activation_checkpointing=config.activation_checkpointing,
-        logging_steps=config.logging_steps,
-        save_steps=config.save_steps,
-        save_total_limit=config.save_total_limit,
-        seed=config.seed,
-        report_to=[],
-        ddp_find_unused_parameters=False,
-        **({"batch_sampler": LengthGroupedBatchSampler} if config.group_by_length else {}),
-        **config.extra_args,
+        router_mapping={"response": "response"},
+        **({"batch_sampler": LengthGroupedBatchSampler} if config.data.group_by_length else {}),
     )
 
 

@@ -13,6 +13,7 @@ holds the teacher in memory.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import torch
@@ -157,6 +158,42 @@ def load_teacher(spec: str, module: LLM2VecGen | None = None, **kwargs: Any) -> 
             raise ValueError(f"The 'self' teacher takes the options layer and style, not {sorted(unknown)}")
         return SelfTeacher(module, **kwargs)
     return SentenceTransformerTeacher(spec, **kwargs)
+
+
+@dataclass
+class TeacherSettings:
+    """Which teacher embeds the targets: one object for training (``TrainConfig.teacher``), for the record a trained
+    head keeps (``LLM2VecGenConfig.trained_with``) and for evaluation's teacher row (``EvaluationConfig.teacher``).
+
+    Attributes:
+        name: ``"self"`` (the frozen backbone, see :class:`SelfTeacher`) or a sentence-transformers model path or id.
+        kwargs: For ``self``, ``layer`` and ``style``; else arguments of ``SentenceTransformer`` (``trust_remote_code``,
+            ``model_kwargs``, ...), e.g. for the paper's LLM2Vec teacher.
+        prompt: Instruction a sentence-transformers teacher puts before each text.
+        normalized: Whether a sentence-transformers teacher's vectors pass its ``Normalize`` module.
+    """
+
+    name: str = "self"
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    prompt: str | None = None
+    normalized: bool = True
+
+    def load(self, module: LLM2VecGen | None = None, **extra: Any) -> Teacher:
+        """The teacher; ``self`` needs the student ``module``; ``extra`` adds ``SentenceTransformer`` arguments."""
+        if self.name == "self":
+            return load_teacher("self", module, **self.kwargs)
+        return load_teacher(self.name, prompt=self.prompt, normalized=self.normalized, **{**extra, **self.kwargs})
+
+    def record(self) -> dict[str, Any]:
+        """The saved form (``trained_with``); its key names are part of the saved format."""
+        return {"teacher": self.name, "teacher_kwargs": self.kwargs, "teacher_prompt": self.prompt,
+                "teacher_normalized": self.normalized}  # fmt: skip
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> TeacherSettings:
+        """The settings a trained head recorded (see :meth:`record`)."""
+        return cls(record["teacher"], dict(record.get("teacher_kwargs") or {}), record.get("teacher_prompt"),
+                   record.get("teacher_normalized", True))  # fmt: skip
 
 
 def check_teacher_dim(teacher: Teacher, module: LLM2VecGen) -> None:

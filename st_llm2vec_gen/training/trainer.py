@@ -7,6 +7,7 @@ import logging
 from sentence_transformers import SentenceTransformerTrainer
 
 from ..models.llm2vec_gen import is_llm2vec_gen
+from .collator import LLM2VecGenDataCollator
 
 logger = logging.getLogger(__name__)
 
@@ -19,9 +20,13 @@ class LLM2VecGenTrainer(SentenceTransformerTrainer):
     to restore a head of a few MB. The backbone is frozen and never saved in checkpoints, so this trainer reads only
     the checkpoint's head weights into the live module. Other models resume as in sentence-transformers.
 
+    Batches: :class:`LLM2VecGenDataCollator`, which also carries the ``response_truncated`` flag column to the loss.
+
     Saving: transformers 5 calls ``_save`` on every rank and leaves the rank check to it, which sentence-transformers'
     override skips, so under DDP every rank wrote the same checkpoint files at once. Here only the writing rank saves.
     """
+
+    data_collator_class = LLM2VecGenDataCollator
 
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:  # the trainer's hook
         if self.args.should_save:

@@ -57,7 +57,7 @@ def opened(monkeypatch) -> list[Path]:
         paths.append(require(path))
         return paths[-1]
 
-    monkeypatch.setattr(data, "_require", record)
+    monkeypatch.setattr(bundled_data, "_require", record)
     return paths
 
 

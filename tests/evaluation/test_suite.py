@@ -46,12 +46,13 @@ def test_teacher_row_is_the_training_teacher(results, chat_model_dir):
     from sentence_transformers import SentenceTransformer
 
     from st_llm2vec_gen.evaluation.suite import _load_teacher, teacher_settings
+    from st_llm2vec_gen.training.teachers import TeacherSettings
 
     module = SentenceTransformer(chat_model_dir, trust_remote_code=True)[0]
     texts = ["Polar bears live on the sea ice.", "Paris"]
     config = EvaluationConfig(model=chat_model_dir)
-    assert teacher_settings(config, module) == ("self", {})  # an untrained head records no teacher: the mean one
-    suite_teacher = TeacherEncoder(_load_teacher("self", {}, config, module)).embed(texts)
+    assert teacher_settings(config, module) == TeacherSettings()  # an untrained head records none: the mean one
+    suite_teacher = TeacherEncoder(_load_teacher(TeacherSettings(), config, module)).embed(texts)
     training_targets = load_teacher("self", module).encode(texts)  # what train() stores as labels
     online = module.mean_pooled(**module.preprocess(texts, task="response"))  # LLM2VecGenLoss without labels
     torch.testing.assert_close(suite_teacher, training_targets, rtol=0, atol=0)
@@ -130,6 +131,7 @@ def test_the_teacher_row_defaults_to_the_teacher_the_model_was_trained_with(chat
     from sentence_transformers import SentenceTransformer
 
     from st_llm2vec_gen.evaluation.suite import teacher_settings
+    from st_llm2vec_gen.training.teachers import TeacherSettings
 
     model = SentenceTransformer(chat_model_dir, trust_remote_code=True)
     record = {"teacher": "self", "teacher_kwargs": {"style": "summary"}, "teacher_prompt": None,
@@ -139,7 +141,6 @@ def test_the_teacher_row_defaults_to_the_teacher_the_model_was_trained_with(chat
     module = SentenceTransformer(str(tmp_path / "trained"), trust_remote_code=True)[0]
     assert module.trained_with == record  # saved and loaded with the head
     config = EvaluationConfig(model=str(tmp_path / "trained"))
-    assert teacher_settings(config, module) == ("self", {"style": "summary"})
-    assert teacher_settings(EvaluationConfig(model="m", teacher_kwargs={}), module) == ("self", {})  # given wins
-    minilm = teacher_settings(EvaluationConfig(model="m", teacher="all-MiniLM-L6-v2"), module)
-    assert minilm == ("all-MiniLM-L6-v2", {})  # another teacher does not inherit the recorded options
+    assert teacher_settings(config, module) == TeacherSettings("self", {"style": "summary"})
+    given = TeacherSettings("all-MiniLM-L6-v2")
+    assert teacher_settings(EvaluationConfig(model="m", teacher=given), module) is given  # given wins, whole

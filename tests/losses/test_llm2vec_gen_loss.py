@@ -193,10 +193,10 @@ def test_cut_responses_have_no_eos_target(model):
     module = model[0]
     loss = LLM2VecGenLoss(model, alignment_weight=0.0)
     labels = SelfTeacher(module).encode(RESPONSES)  # (B, D)
-    cut = torch.tensor([[0.0], [1.0], [0.0], [1.0]])
     query, response = features(model)
     with torch.no_grad():
-        flagged = loss([query, response], torch.cat([labels, cut], dim=1))["reconstruction"]
+        flagged = loss([query, {**response, "truncated": torch.tensor([False, True, False, True])}], labels)
+        flagged = flagged["reconstruction"]
         soft = module(module.preprocess(QUERIES))["soft_prompt"]
         mask = response["attention_mask"].clone()
         for row in (1, 3):  # by hand: the appended EOS of rows 1 and 3 is neither input nor target

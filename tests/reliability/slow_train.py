@@ -11,8 +11,8 @@ from __future__ import annotations
 import sys
 import time
 
-from st_llm2vec_gen import training
 from st_llm2vec_gen.cli.main import main
+from st_llm2vec_gen.training import run as training
 
 PAUSE = float(sys.argv.pop(1))
 _step_end = training.StopAtStep.on_step_end

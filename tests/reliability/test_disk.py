@@ -22,7 +22,7 @@ from interop.published_format import build
 from st_llm2vec_gen import create_model
 from st_llm2vec_gen.convert import convert_checkpoint
 from st_llm2vec_gen.models import saved_format
-from st_llm2vec_gen.training.run import TrainConfig, train
+from st_llm2vec_gen.training import TrainConfig, train
 
 OWN_FILES = ("model.safetensors", "llm2vec_gen_config.json")  # written by this package, atomically
 
@@ -85,7 +85,9 @@ def test_save_over_a_model_in_a_read_only_folder_keeps_it(model, other_model, pu
 
 
 def test_train_into_a_read_only_folder_fails_before_loading_a_model(public_tmp, read_only):
-    config = TrainConfig(data="never-read.jsonl", output_dir=str(public_tmp / "runs" / "run"))
+    config = TrainConfig.from_dict(
+        {"data": "never-read.jsonl", "args": {"output_dir": str(public_tmp / "runs" / "run")}}
+    )
     with read_only(public_tmp / "runs"), pytest.raises(PermissionError, match="Cannot write to the output_dir"):
         train(config)  # the backbone (embedded default) would take seconds to load: it is never reached
     assert os.listdir(public_tmp / "runs") == []

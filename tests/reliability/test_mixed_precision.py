@@ -17,7 +17,8 @@ from sentence_transformers import SentenceTransformer
 from st_llm2vec_gen import LLM2VecGenLoss, create_model
 from st_llm2vec_gen.models import LLM2VecGenConfig
 from st_llm2vec_gen.models.backbone_forward import hidden_states, masked_mean
-from st_llm2vec_gen.training.run import TrainConfig, train
+from st_llm2vec_gen.training import TrainConfig, train
+from st_llm2vec_gen.training.config import DataSettings
 
 TEXTS = ["Where do polar bears live?", "Paris", "How do plants turn sunlight, water and air into sugar and oxygen?"]
 RESPONSES = ["On the Arctic sea ice.", "Paris is the capital of France.", "By photosynthesis in their leaves."]
@@ -107,9 +108,10 @@ def test_train_in_bf16_with_autocast_and_checkpointing(llama_path, tmp_path):
     data = tmp_path / "pairs.jsonl"
     data.write_text("".join(json.dumps({"query": q, "response": r}) + "\n" for q, r in zip(TEXTS, RESPONSES)))
     config = TrainConfig(
-        data=str(data), output_dir=str(tmp_path / "run"), model=LLM2VecGenConfig(llama_path, 2, max_seq_length=32),
-        dtype="bfloat16", bf16=True, activation_checkpointing=True, batch_size=3, max_steps=2, schedule_steps=None,
-        warmup_steps=0, logging_steps=1, save_steps=100, extra_args={"use_cpu": True},
+        data=DataSettings([str(data)]), model=LLM2VecGenConfig(llama_path, 2, max_seq_length=32), dtype="bfloat16",
+        batch_size=3, max_steps=2, schedule_steps=None,
+        args={"output_dir": str(tmp_path / "run"), "bf16": True, "activation_checkpointing": True, "warmup_steps": 0,
+              "logging_steps": 1, "save_steps": 100, "use_cpu": True},
     )  # fmt: skip
     model = train(config)
     assert model[0].backbone.dtype == torch.bfloat16

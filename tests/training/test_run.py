@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,43 +11,8 @@ from sentence_transformers import SentenceTransformer
 
 from st_llm2vec_gen import LLM2VecGenLoss, create_model
 from st_llm2vec_gen.models import LLM2VecGenConfig
-from st_llm2vec_gen.training.run import TrainConfig, per_device_batch_size, train, training_arguments, with_prompt
-
-RECIPES = sorted((Path(__file__).parents[2] / "training" / "recipes").glob("*.yaml"))
-
-
-def test_the_recipes_are_found():
-    """An empty glob (say, after the folder moved) would otherwise skip test_recipes_parse silently."""
-    assert "smollm2-135m-cpu" in {p.stem for p in RECIPES}
-
-
-@pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.stem)
-def test_recipes_parse(recipe):
-    config = TrainConfig.from_yaml(str(recipe))
-    assert config.model.backbone and config.max_steps > 0 and config.model.num_tokens == 10
-
-
-@pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.stem)
-def test_recipes_start_from_committed_heads(recipe):
-    """A recipe that continues an earlier stage names a head committed in the repository, so the chain reproduces."""
-    init_from = TrainConfig.from_yaml(str(recipe)).init_from
-    if init_from is not None:
-        assert (Path(__file__).parents[2] / init_from / "llm2vec_gen_config.json").is_file(), init_from
-
-
-@pytest.mark.parametrize("recipe", [r for r in RECIPES if "smollm2" not in r.stem], ids=lambda p: p.stem)
-def test_gpu_recipes_follow_the_paper(recipe):
-    config = TrainConfig.from_yaml(str(recipe))
-    paper = (32, 100, 5000, 20000, 512)
-    assert (config.batch_size, config.warmup_steps, config.max_steps, config.schedule_steps) == paper[:4]
-    assert config.model.max_seq_length == paper[4]
-    assert config.learning_rate == (3e-4 if "qwen3" in recipe.stem else 5e-4)
-
-
-def test_unknown_recipe_keys_are_refused(tmp_path):
-    (tmp_path / "r.yaml").write_text("learning_rte: 0.1\n")
-    with pytest.raises(ValueError, match="learning_rte"):
-        TrainConfig.from_yaml(str(tmp_path / "r.yaml"))
+from st_llm2vec_gen.training.config import DataSettings, LossSettings, TrainConfig
+from st_llm2vec_gen.training.run import per_device_batch_size, train, training_arguments
 
 
 def test_train_end_to_end(llama_path, tmp_path):
@@ -56,9 +20,8 @@ def test_train_end_to_end(llama_path, tmp_path):
     rows = [{"query": f"Question {i} about polar bears?", "response": f"Answer {i}: the Arctic."} for i in range(8)]
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     config = TrainConfig(
-        data=str(data), output_dir=str(tmp_path / "out"), model=LLM2VecGenConfig(llama_path, 2, max_seq_length=32),
-        batch_size=4, max_steps=3, schedule_steps=None, warmup_steps=0, logging_steps=1, save_steps=100,
-        extra_args={"use_cpu": True},
+        data=DataSettings([str(data)]), model=LLM2VecGenConfig(llama_path, 2, max_seq_length=32), batch_size=4,
+        max_steps=3, schedule_steps=None, args=_args(tmp_path, warmup_steps=0, logging_steps=1, save_steps=100),
     )  # fmt: skip
     model = train(config)
     reloaded = SentenceTransformer(str(tmp_path / "out" / "final"), trust_remote_code=True)
@@ -84,20 +47,20 @@ def test_query_target_weight_mixes_the_teachers_embeddings_of_query_and_response
     from_dict = datasets.Dataset.from_dict
     monkeypatch.setattr(datasets.Dataset, "from_dict", lambda values, **kw: seen.append(values) or from_dict(values))
     config = TrainConfig(
-        data=_pairs(tmp_path), output_dir=str(tmp_path / "out"), model=LLM2VecGenConfig(llama_path, 2, None, None, 32),
-        batch_size=4, max_steps=1, query_target_weight=0.25, extra_args={"use_cpu": True},
+        data=DataSettings([_pairs(tmp_path)]), model=LLM2VecGenConfig(llama_path, 2, None, None, 32), batch_size=4,
+        max_steps=1, loss=LossSettings(query_target_weight=0.25), args=_args(tmp_path),
     )  # fmt: skip
     train(config)
     np.testing.assert_allclose(np.asarray(seen[0]["label"]), 0.25)
     with pytest.raises(ValueError, match="query_target_weight"):
-        TrainConfig(query_target_weight=1.5)
+        LossSettings(query_target_weight=1.5)
 
 
 def test_train_refuses_bad_data_before_loading_anything(tmp_path):
     data = tmp_path / "pairs.jsonl"
     data.write_text(json.dumps({"query": "q"}) + "\n")
     with pytest.raises(ValueError, match="'response'"):
-        train(TrainConfig(data=str(data), model=LLM2VecGenConfig(backbone="/nonexistent/backbone")))
+        train(TrainConfig(data=DataSettings([str(data)]), model=LLM2VecGenConfig(backbone="/nonexistent/backbone")))
 
 
 def test_activation_checkpointing_gives_the_same_gradients(llama_path):
@@ -116,6 +79,10 @@ def test_activation_checkpointing_gives_the_same_gradients(llama_path):
     torch.testing.assert_close(grads[0], grads[1])
 
 
+def _args(tmp_path, **args) -> dict:
+    return {"output_dir": str(tmp_path / "out"), "use_cpu": True, **args}
+
+
 def _pairs(tmp_path, n=8):
     data = tmp_path / "pairs.jsonl"
     rows = [{"query": f"Question {i} about polar bears?", "response": f"Answer {i}: the Arctic."} for i in range(n)]
@@ -123,35 +90,19 @@ def _pairs(tmp_path, n=8):
     return str(data)
 
 
-def test_recipe_values_are_type_checked_and_module_keys_routed(tmp_path):
-    recipe = tmp_path / "r.yaml"
-    recipe.write_text("learning_rate: 1e-3\nnum_tokens: 4\nmodel:\n  max_seq_length: 64\n")
-    config = TrainConfig.from_yaml(str(recipe), **{"model.backbone": "some/model"})
-    assert config.learning_rate == 0.001  # YAML 1.1 reads 1e-3 as a string
-    assert config.model == LLM2VecGenConfig(backbone="some/model", num_tokens=4, max_seq_length=64)
-    recipe.write_text("max_steps: many\n")
-    with pytest.raises(ValueError, match="max_steps must be int, got 'many'"):
-        TrainConfig.from_yaml(str(recipe))
-    recipe.write_text("- not a mapping\n")
-    with pytest.raises(ValueError, match="must hold a mapping"):
-        TrainConfig.from_yaml(str(recipe))
-    with pytest.raises(ValueError, match="schedule_steps"):
-        TrainConfig(max_steps=10, schedule_steps=5)
-
-
 def test_global_batch_is_split_over_devices():
     assert per_device_batch_size(32, 2, 1) == 16 and per_device_batch_size(32, 1, 4) == 8
     with pytest.raises(ValueError, match="multiple of devices"):
         per_device_batch_size(3, 2, 1)
-    args = training_arguments(TrainConfig(batch_size=32, extra_args={"use_cpu": True}))
+    args = training_arguments(TrainConfig(batch_size=32, args={"use_cpu": True}))
     assert args.per_device_train_batch_size == 32 and args.max_steps == 20000  # the schedule's length
 
 
 def test_schedule_is_planned_longer_than_the_run(llama_path, tmp_path):
     config = TrainConfig(
-        data=_pairs(tmp_path), output_dir=str(tmp_path / "out"), model=LLM2VecGenConfig(llama_path, 2, None, None, 32),
-        batch_size=4, max_steps=3, schedule_steps=10, warmup_steps=0, learning_rate=1e-3, logging_steps=1,
-        save_steps=100, extra_args={"use_cpu": True},
+        data=DataSettings([_pairs(tmp_path)]), model=LLM2VecGenConfig(llama_path, 2, None, None, 32), batch_size=4,
+        max_steps=3, schedule_steps=10,
+        args=_args(tmp_path, warmup_steps=0, learning_rate=1e-3, logging_steps=1, save_steps=100),
     )  # fmt: skip
     train(config)
     history = json.loads((tmp_path / "out" / "log_history.json").read_text())
@@ -170,19 +121,11 @@ def test_non_finite_teacher_labels_are_refused(llama_path, tmp_path, monkeypatch
 
     monkeypatch.setattr(SelfTeacher, "encode", lambda self, texts, **kw: torch.full((len(texts), 32), float("nan")))
     config = TrainConfig(
-        data=_pairs(tmp_path), output_dir=str(tmp_path / "out"), model=LLM2VecGenConfig(llama_path, 2, None, None, 32),
-        batch_size=4, max_steps=1, extra_args={"use_cpu": True},
+        data=DataSettings([_pairs(tmp_path)]), model=LLM2VecGenConfig(llama_path, 2, None, None, 32), batch_size=4,
+        max_steps=1, args=_args(tmp_path),
     )  # fmt: skip
     with pytest.raises(ValueError, match="NaN or infinite"):
         train(config)
-
-
-def test_query_prompt_joins_as_at_inference_and_spares_wrapped_passages():
-    prompts = ["Generate a passage that answers this question:", "Summarize the following passage:"]
-    queries = ["Where do polar bears live?", "Summarize the following passage: Polar bears live on sea ice."]
-    out = with_prompt(queries, prompts[0], prompts)
-    assert out == [f"{prompts[0]} {queries[0]}", queries[1]]
-    assert with_prompt(queries, None, prompts) == queries
 
 
 def _head(model) -> dict[str, torch.Tensor]:
@@ -220,9 +163,9 @@ def test_train_starts_from_init_from(llama_path, tmp_path):
     start = create_model(llama_path, num_tokens=2, max_seq_length=32, seed=7)
     start.save(str(tmp_path / "start"))
     config = TrainConfig(
-        data=str(data), output_dir=str(tmp_path / "out"), model=LLM2VecGenConfig(llama_path, 2, max_seq_length=32),
-        init_from=str(tmp_path / "start"), learning_rate=1e-12, batch_size=4, max_steps=1, schedule_steps=None,
-        warmup_steps=0, logging_steps=1, save_steps=100, extra_args={"use_cpu": True},
+        data=DataSettings([str(data)]), model=LLM2VecGenConfig(llama_path, 2, max_seq_length=32),
+        init_from=str(tmp_path / "start"), batch_size=4, max_steps=1, schedule_steps=None,
+        args=_args(tmp_path, learning_rate=1e-12, warmup_steps=0, logging_steps=1, save_steps=100),
     )  # fmt: skip
     trained = _head(train(config))
     fresh = _head(create_model(llama_path, num_tokens=2, max_seq_length=32, seed=config.seed))

@@ -21,6 +21,7 @@ from st_llm2vec_gen import DEFAULT_MODEL
 from st_llm2vec_gen.evaluation import EvaluationConfig, run_suite
 from st_llm2vec_gen.evaluation.report import CATEGORIES, category_means
 from st_llm2vec_gen.models.atomic_files import write_json
+from st_llm2vec_gen.training.teachers import TeacherSettings
 
 CANDIDATES = {
     "final layer, mean": {},
@@ -50,7 +51,7 @@ def main() -> None:
             if name in results or (args.only and name not in args.only):
                 continue
             config = EvaluationConfig(
-                model=tmp, tasks=list(CATEGORIES), methods=["teacher"], teacher_kwargs=options,
+                model=tmp, tasks=list(CATEGORIES), methods=["teacher"], teacher=TeacherSettings("self", options),
                 max_seq_length=args.max_seq_length, interpretability=False,
             )  # fmt: skip
             scores = run_suite(config)["scores"]["teacher"]

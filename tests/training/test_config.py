@@ -1,0 +1,123 @@
+"""TrainConfig: recipes (old flat ones too), ``extends``, the ``args`` block, all checked before any model loads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from st_llm2vec_gen.models import LLM2VecGenConfig
+from st_llm2vec_gen.training.config import DataSettings, TrainConfig
+from st_llm2vec_gen.training.teachers import TeacherSettings
+
+RECIPES_DIR = Path(__file__).parents[2] / "training" / "recipes"
+RECIPES = sorted(RECIPES_DIR.glob("*.yaml"))
+
+
+def test_the_recipes_are_found():
+    """An empty glob (say, after the folder moved) would otherwise skip test_recipes_parse silently."""
+    assert "smollm2-135m-cpu" in {p.stem for p in RECIPES}
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.stem)
+def test_recipes_parse(recipe):
+    config = TrainConfig.from_yaml(str(recipe))
+    assert config.model.backbone and config.max_steps > 0 and config.model.num_tokens == 10
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.stem)
+def test_recipes_start_from_committed_heads(recipe):
+    """A recipe that continues an earlier stage names a head committed in the repository, so the chain reproduces."""
+    init_from = TrainConfig.from_yaml(str(recipe)).init_from
+    if init_from is not None:
+        assert (Path(__file__).parents[2] / init_from / "llm2vec_gen_config.json").is_file(), init_from
+
+
+@pytest.mark.parametrize("recipe", [r for r in RECIPES if "smollm2" not in r.stem], ids=lambda p: p.stem)
+def test_gpu_recipes_follow_the_paper(recipe):
+    config = TrainConfig.from_yaml(str(recipe))
+    paper = (32, 100, 5000, 20000, 512)
+    assert (config.batch_size, config.args["warmup_steps"], config.max_steps, config.schedule_steps) == paper[:4]
+    assert config.model.max_seq_length == paper[4]
+    assert config.args["learning_rate"] == (3e-4 if "qwen3" in recipe.stem else 5e-4)
+
+
+def test_unknown_recipe_keys_are_refused(tmp_path):
+    (tmp_path / "r.yaml").write_text("learning_rte: 0.1\n")
+    with pytest.raises(ValueError, match="learning_rte"):
+        TrainConfig.from_yaml(str(tmp_path / "r.yaml"))
+
+
+def test_recipe_values_are_type_checked_and_module_keys_routed(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("learning_rate: 1e-3\nnum_tokens: 4\nmodel:\n  max_seq_length: 64\n")
+    config = TrainConfig.from_yaml(str(recipe), **{"model.backbone": "some/model"})
+    assert config.args["learning_rate"] == 0.001  # YAML 1.1 reads 1e-3 as a string
+    assert config.model == LLM2VecGenConfig(backbone="some/model", num_tokens=4, max_seq_length=64)
+    recipe.write_text("max_steps: many\n")
+    with pytest.raises(ValueError, match="max_steps must be int, got 'many'"):
+        TrainConfig.from_yaml(str(recipe))
+    recipe.write_text("- not a mapping\n")
+    with pytest.raises(ValueError, match="must hold a mapping"):
+        TrainConfig.from_yaml(str(recipe))
+    with pytest.raises(ValueError, match="schedule_steps"):
+        TrainConfig(max_steps=10, schedule_steps=5)
+
+
+OLD_FLAT_V9 = """
+backbone: "embedded:SmolLM2-135M-Instruct"
+init_from: training/runs/smollm2-135m-v8-query-target/final
+data: training/data/corpus/responses.jsonl.gz
+limit: 6407
+teacher: self
+teacher_kwargs: {style: summary}
+output_dir: outputs/smollm2-135m-v9
+num_tokens: 10
+max_seq_length: 256
+query_prompt: "Generate a passage that answers this question:"
+contrastive_weight: 1.0
+temperature: 0.05
+learning_rate: 5.0e-4
+warmup_steps: 10
+batch_size: 8
+max_steps: 240
+schedule_steps: 240
+logging_steps: 5
+save_steps: 20
+save_total_limit: 3
+seed: 4
+query_target_weight: 0.3
+"""
+
+
+def test_an_old_flat_recipe_reads_as_its_nested_form(tmp_path):
+    """The flat form v9 was first written (and trained) in, and the committed nested one that extends v8."""
+    (tmp_path / "old.yaml").write_text(OLD_FLAT_V9)
+    old = TrainConfig.from_yaml(str(tmp_path / "old.yaml"))
+    assert old == TrainConfig.from_yaml(str(RECIPES_DIR / "smollm2-135m-cpu-v9.yaml"))
+    assert old.teacher == TeacherSettings("self", {"style": "summary"})
+    assert old.data == DataSettings(["training/data/corpus/responses.jsonl.gz"], 6407, old.data.query_prompt)
+    assert (old.output_dir, old.seed, old.args["learning_rate"], old.loss.query_target_weight) == (
+        "outputs/smollm2-135m-v9", 4, 5e-4, 0.3)  # fmt: skip
+
+
+def test_extends_merges_blocks_key_by_key_and_refuses_a_circle(tmp_path):
+    (tmp_path / "base.yaml").write_text(
+        "batch_size: 8\nargs: {learning_rate: 0.001, seed: 3}\nmodel: {num_tokens: 4}\n"
+    )
+    (tmp_path / "child.yaml").write_text("extends: base.yaml\nargs: {seed: 5}\n")
+    config = TrainConfig.from_yaml(str(tmp_path / "child.yaml"), **{"args.save_steps": 7})
+    assert (config.batch_size, config.model.num_tokens, config.seed) == (8, 4, 5)
+    assert (config.args["learning_rate"], config.args["save_steps"]) == (0.001, 7)
+    (tmp_path / "base.yaml").write_text("extends: child.yaml\n")
+    with pytest.raises(ValueError, match="circle"):
+        TrainConfig.from_yaml(str(tmp_path / "child.yaml"))
+
+
+def test_args_are_training_arguments_the_run_does_not_set():
+    with pytest.raises(ValueError, match="learning_rte"):
+        TrainConfig(args={"learning_rte": 0.1})
+    with pytest.raises(ValueError, match="per_device_train_batch_size .use batch_size"):
+        TrainConfig(args={"per_device_train_batch_size": 4})
+    with pytest.raises(ValueError, match="prompts .use data.query_prompt"):
+        TrainConfig(args={"prompts": {"query": "Q:"}})
