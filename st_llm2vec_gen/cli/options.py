@@ -25,15 +25,24 @@ def boolean(text: str) -> bool:
         raise argparse.ArgumentTypeError(f"expected true/false, 1/0, yes/no or on/off, got {text!r}") from None
 
 
-def positive_int(text: str) -> int:
-    """An integer >= 1 (a usage error otherwise)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
+def at_least(kind: type, minimum: float) -> Callable[[str], Any]:
+    """A parser of numbers of ``kind`` (int or float) that are >= ``minimum`` (a usage error otherwise)."""
+    what = f"{'an integer' if kind is int else 'a number'} >= {minimum}"
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+positive_int = at_least(int, 1)
+non_negative = at_least(float, 0)
 
 
 def shard(text: str) -> tuple[int, int]:

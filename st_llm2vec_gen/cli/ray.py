@@ -9,17 +9,9 @@ import argparse
 import logging
 import os
 
+from .options import non_negative
+
 logger = logging.getLogger("st_llm2vec_gen")
-
-
-def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
 
 
 def _actors(text: str) -> int | tuple[int, int]:
@@ -38,10 +30,10 @@ def add_ray_options(cmd: argparse.ArgumentParser) -> None:
     """The actor pool's options, used with ``--engine ray``."""
     group = cmd.add_argument_group("Ray (--engine ray; cluster from $RAY_ADDRESS, else a local one)")
     group.add_argument("--actors", type=_actors, default=2, help="actor pool size, N or MIN-MAX (default 2)")
-    group.add_argument("--cpus-per-actor", type=_non_negative, default=None,
+    group.add_argument("--cpus-per-actor", type=non_negative, default=None,
                        help="CPUs Ray reserves per actor (default: at most 1, leaving half a CPU of the cluster for "
                             "reading and writing; 2 actors on 2 CPUs get 0.75)")  # fmt: skip
-    group.add_argument("--gpus-per-actor", type=_non_negative, default=0.0, help="GPUs per actor (default 0)")
+    group.add_argument("--gpus-per-actor", type=non_negative, default=0.0, help="GPUs per actor (default 0)")
 
 
 def encode_with_ray(args: argparse.Namespace) -> None:
