@@ -11,7 +11,6 @@ transformers, safetensors, sentence-transformers and each other.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 from collections.abc import Sequence
@@ -33,24 +32,15 @@ from .config import EMBEDDED_BACKBONE, BackboneShape, LLM2VecGenConfig
 from .decoding import DecodingMixin
 from .head import init_head
 from .inputs import tokenize_responses, tokenize_texts, validate_texts
-from .locations import looks_like_path
 from .saved_format import (
-    BACKBONE_FOLDER,
     CONFIG_NAME,
-    WEIGHTS_NAME,
-    copy_code,
-    declare_requirements,
-    module_folder,
-    read_saved_json,
-    read_weights,
-    save_backbone,
-    write_head,
 )
+from .saving import SavedHeadMixin
 
 logger = logging.getLogger(__name__)
 
 
-class LLM2VecGen(DecodingMixin, InputModule):
+class LLM2VecGen(SavedHeadMixin, DecodingMixin, InputModule):
     """Generative embedding module: embeds the answer a frozen decoder LLM would give to a text.
 
     Args:
@@ -86,6 +76,7 @@ class LLM2VecGen(DecodingMixin, InputModule):
     if __name__.startswith("st_llm2vec_gen."):
         __module__ = "st_llm2vec_gen"
 
+    code_file = __file__  # what a self-contained save copies as st_llm2vec_gen.py (the class's own file)
     config_file_name = CONFIG_NAME
     config_keys = [  # the saved settings (``LLM2VecGenConfig``, its backbone under its saved name), as ST modules do
         "backbone_name_or_path", "num_tokens", "num_encoded_tokens", "embedding_dim", "max_seq_length",
@@ -321,140 +312,6 @@ class LLM2VecGen(DecodingMixin, InputModule):
         """Mean next-token cross-entropy of the frozen backbone regenerating responses (B, T) after R(h) (B, N, H)."""
         return response_nll(self.backbone, soft_prompt, response_ids, response_mask, chunk_size)
 
-    # ----------------------------------------------------------------------------------------------------------------
-    # Save / load
-    def get_config_dict(self) -> dict[str, Any]:
-        """The saved configuration (the ``config_keys`` as ``LLM2VecGenConfig.to_saved`` writes them), with the
-        backbone's shape for mismatch checks on load."""
-        shape = {k: v for k, v in vars(self.backbone_shape).items() if v is not None}
-        return {**self.config.to_saved(), **shape}
-
-    def save(self, output_path: str, *args: Any, safe_serialization: bool = True, **kwargs: Any) -> None:
-        """Saves the trainable weights (safetensors), the config and, with ``store_backbone``, backbone and code."""
-        if not self.store_backbone and not self.backbone_name_or_path:
-            raise ValueError(
-                "The backbone was passed as an object without a path to refer to: set `store_backbone=True` to "
-                "save it inside the model directory, or build the module from a backbone path."
-            )
-        write_head(output_path, self.config, self.backbone_shape, self.trainable_state_dict())
-        if self.store_backbone:
-            save_backbone(self.backbone, self.tokenizer, os.path.join(output_path, BACKBONE_FOLDER))
-            copy_code(output_path, __file__)
-        declare_requirements(output_path, self_contained=self.store_backbone)
-
-    @classmethod
-    def load(
-        cls,
-        model_name_or_path: str,
-        subfolder: str = "",
-        token: bool | str | None = None,
-        cache_folder: str | None = None,
-        revision: str | None = None,
-        local_files_only: bool = False,
-        model_kwargs: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> LLM2VecGen:
-        """Loads a saved module; ``model_kwargs["backbone"]`` points it at another copy of its backbone.
-
-        Raises:
-            FileNotFoundError: If the config or weights file is missing.
-            ValueError: If a file is corrupt or the backbone does not match the saved head.
-        """
-        hub = dict(token=token, cache_folder=cache_folder, revision=revision, local_files_only=local_files_only)
-        config, shape, weights = cls.read_head(model_name_or_path, subfolder, **hub)
-        model_kwargs = _backbone_kwargs(model_kwargs, shape, token, cache_folder, local_files_only)
-        where = model_kwargs.pop("backbone", None)
-        if where is None and config.store_backbone:
-            where = cls.load_dir_path(model_name_or_path, subfolder=os.path.join(subfolder, BACKBONE_FOLDER), **hub)
-            if where is None or not os.path.isfile(os.path.join(where, "config.json")):
-                raise FileNotFoundError(
-                    f"{model_name_or_path} is saved with its backbone, but {BACKBONE_FOLDER}/ is missing."
-                )
-        if where is None and looks_like_path(config.backbone) and not os.path.exists(config.backbone):
-            raise FileNotFoundError(
-                f"{model_name_or_path} refers to its backbone at {config.backbone}, which does not exist: pass "
-                "model_kwargs={'backbone': '/path/to/a/copy'} to load it from elsewhere."
-            )
-        module = cls(**{**dataclasses.asdict(config), "backbone": where or config.backbone}, model_kwargs=model_kwargs)
-        module.backbone_name_or_path = config.backbone
-        if where is not None:  # loaded from another copy: the recorded backbone stays the one a save refers to
-            module.backbone_revision = shape.revision
-        shape.check(module.backbone_shape, where or config.backbone)
-        module.load_trainable_state(weights)
-        return module
-
-    @classmethod
-    def load_config(
-        cls, model_name_or_path: str, subfolder: str = "", config_filename: str | None = None, **hub: Any
-    ) -> dict[str, Any]:
-        """Reads the module's saved config (``{}`` when absent), naming the file when it is not a JSON object;
-        renamed keys (``config_key_renames``) get their current names.
-
-        Raises:
-            ValueError: If the file is not valid JSON or not a JSON object.
-        """
-        path = cls.load_file_path(model_name_or_path, config_filename or CONFIG_NAME, subfolder=subfolder, **hub)
-        config = {} if path is None else read_saved_json(path)
-        for old, new in cls.config_key_renames.items():
-            if old in config and new not in config:
-                config[new] = config.pop(old)
-        return config
-
-    @classmethod
-    def read_head(
-        cls, model_name_or_path: str, subfolder: str = "", **hub: Any
-    ) -> tuple[LLM2VecGenConfig, BackboneShape, dict[str, torch.Tensor]]:
-        """The saved settings, recorded backbone facts and trainable weights of a saved model, checkpoint or hub id:
-        the one reader behind :meth:`load`, :meth:`load_head` (trainer resume and ``TrainConfig.init_from``).
-
-        Raises:
-            FileNotFoundError: If the config or weights file is missing.
-            ValueError: If a file is corrupt.
-        """
-        saved = cls.load_config(model_name_or_path, subfolder=subfolder, config_filename=CONFIG_NAME, **hub)
-        if not saved:
-            raise FileNotFoundError(f"{model_name_or_path} has no {CONFIG_NAME}: it is not an LLM2Vec-Gen model.")
-        config, shape = LLM2VecGenConfig.from_saved(saved, f"{model_name_or_path}/{CONFIG_NAME}")
-        weights_path = cls.load_file_path(model_name_or_path, WEIGHTS_NAME, subfolder=subfolder, **hub)
-        if weights_path is None:
-            raise FileNotFoundError(f"{model_name_or_path} has no {WEIGHTS_NAME} with the LLM2Vec-Gen weights.")
-        return config, shape, read_weights(weights_path)
-
-    def load_head(self, path: str) -> None:
-        """Copies the head (compression tokens, R, A) of a saved model or training checkpoint into this module; the
-        backbone stays as loaded. Used to resume (:class:`~st_llm2vec_gen.LLM2VecGenTrainer`) and to start a run
-        from a saved head (``TrainConfig.init_from``).
-
-        Raises:
-            FileNotFoundError: If ``path`` holds no LLM2Vec-Gen head.
-            ValueError: If the head was trained on another backbone or with other settings (token count, dimension).
-        """
-        _, shape, weights = self.read_head(path, module_folder(path))
-        shape.check(self.backbone_shape, self.backbone_name_or_path)
-        self.load_trainable_state(weights)
-
-    def load_trainable_state(self, weights: dict[str, torch.Tensor]) -> None:
-        """Copies saved trainable weights in, checking names and shapes.
-
-        Raises:
-            ValueError: If a weight is missing, unexpected or has the wrong shape.
-        """
-        own = self.trainable_state_dict()
-        if set(weights) != set(own):
-            raise ValueError(
-                f"LLM2Vec-Gen weights mismatch: missing {sorted(set(own) - set(weights))}, "
-                f"unexpected {sorted(set(weights) - set(own))}"
-            )
-        for name, param in own.items():
-            if weights[name].shape != param.shape:
-                raise ValueError(
-                    f"LLM2Vec-Gen weight {name!r} has shape {tuple(weights[name].shape)}, "
-                    f"expected {tuple(param.shape)} for this backbone and config."
-                )
-        with torch.no_grad():
-            for name, param in own.items():
-                param.copy_(weights[name])
-
 
 _CONTRACT = ("preprocess_responses", "compression_states", "reconstruction_loss", "trainable_state_dict", "load_head")
 
@@ -466,24 +323,3 @@ def is_llm2vec_gen(module: Any) -> bool:
     if isinstance(module, LLM2VecGen):
         return True
     return type(module).__name__ == LLM2VecGen.__name__ and all(callable(getattr(module, m, None)) for m in _CONTRACT)
-
-
-def _backbone_kwargs(
-    model_kwargs: dict[str, Any] | None,
-    shape: BackboneShape,
-    token: bool | str | None,
-    cache_folder: str | None,
-    local_files_only: bool,
-) -> dict[str, Any]:
-    """The backbone's loading arguments: the saved dtype unless it is float32 (then the machine's default:
-    :func:`~.backbones.default_dtype`) and, for the recorded backbone, the saved hub revision unless overridden, and
-    the hub arguments of the load."""
-    saved_dtype = shape.dtype if shape.dtype not in (None, "float32") else None
-    merged = {"dtype": saved_dtype, **(model_kwargs or {})}
-    if "backbone" not in merged:  # the saved revision belongs to the recorded backbone, not to a replacement
-        merged.setdefault("revision", shape.revision)
-    merged = {k: v for k, v in merged.items() if v is not None}
-    for key, value in (("token", token), ("cache_dir", cache_folder), ("local_files_only", local_files_only)):
-        if value:
-            merged.setdefault(key, value)
-    return merged

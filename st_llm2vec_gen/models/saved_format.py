@@ -33,7 +33,7 @@ ST_CONFIG_NAME = "config_sentence_transformers.json"
 CODE_NAME = "st_llm2vec_gen.py"  # the saved class reference is "st_llm2vec_gen.LLM2VecGen"
 CODE_SIBLINGS = (
     "atomic_files.py", "backbone_forward.py", "backbones.py", "config.py", "decoding.py", "head.py", "inputs.py",
-    "locations.py", "saved_format.py",
+    "locations.py", "saved_format.py", "saving.py",
 )  # fmt: skip
 PACKAGE = "st-llm2vec-gen"
 WEIGHT_NAMES = (
