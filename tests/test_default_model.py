@@ -45,16 +45,20 @@ def test_default_model_decodes_and_shows_its_logit_lens(model):
     assert len(words) == 10
 
 
+STAGE_5_HEAD = Path(__file__).parents[1] / "training" / "runs" / "smollm2-135m-v7" / "final"
 REFERENCE_TEXTS = [
     "Where do polar bears live?", "What is the capital of France?", "Polar bears live on the Arctic sea ice.",
     "How do vaccines work?",
 ]  # fmt: skip
 
 
-def test_default_model_embeddings_match_the_stored_reference(model):
+def test_embeddings_of_a_committed_head_match_the_stored_reference():
     """tests/data/default_model_reference.npy: encode_query then encode_document of REFERENCE_TEXTS in float32 (the
-    tests pin it), stored before the second redesign; equal bit for bit on the machine that stored it. Another CPU's
-    float32 kernels may round differently in the last bits, hence the 1e-5 (entries reach ~30)."""
+    tests pin it) with the seventh round's head, the default when it was stored (before the second redesign), kept
+    unchanged in training/runs/ so that this check outlives a new default; equal bit for bit on the machine that
+    stored it, after the redesign too. Another CPU's float32 kernels may round differently in the last bits, hence
+    the 1e-5 (entries reach ~30)."""
+    model = SentenceTransformer(str(STAGE_5_HEAD), trust_remote_code=True)
     reference = np.load(Path(__file__).parent / "data" / "default_model_reference.npy")
     now = np.concatenate([model.encode_query(REFERENCE_TEXTS), model.encode_document(REFERENCE_TEXTS)])
     assert model[0].backbone.dtype == torch.float32
