@@ -4,9 +4,10 @@ pip install matplotlib  # only this script needs it
 python training/scripts/plot_suite_curve.py docs/results/suite-curve.json docs/images/suite-curve.png
 
 The spec lists the points (``samples`` seen from the untrained head, and the results JSON of ``llm2vec-gen evaluate``
-for that head) and the teachers drawn as horizontal lines (their ``categories`` in
-``docs/results/teacher-candidates.json``). Categories as in docs/training.md: STS-B, the mean of the two
-classification tasks, Banking77 clustering, SciFact retrieval, and their average.
+for that head; ``"side": true`` for runs off the shipped chain, drawn as crosses) and the teachers drawn as
+horizontal lines (their ``categories`` in ``docs/results/teacher-candidates.json``). Categories as in
+docs/training.md: STS-B, the mean of the two classification tasks, Banking77 clustering, SciFact retrieval, and their
+average.
 """
 
 import json
@@ -36,11 +37,13 @@ def categories(results_path: str) -> dict[str, float]:
 
 def main(spec_path: str, image_path: str) -> None:
     spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
-    points = sorted((p["samples"], categories(p["results"]), p["label"]) for p in spec["points"])
+    points = sorted((p["samples"], categories(p["results"]), p["label"]) for p in spec["points"] if not p.get("side"))
+    side = [(p["samples"], categories(p["results"]), p["label"]) for p in spec["points"] if p.get("side")]
     teachers = json.loads(Path(spec["teachers"]).read_text(encoding="utf-8"))
     fig, axes = plt.subplots(1, len(CATEGORIES), figsize=(17, 3.8))
     for ax, name in zip(axes, CATEGORIES):
-        ax.plot([s for s, _, _ in points], [c[name] for _, c, _ in points], marker="o", label="student")
+        ax.plot([s for s, _, _ in points], [c[name] for _, c, _ in points], marker="o", label="student (the chain)")
+        ax.scatter([s for s, _, _ in side], [c[name] for _, c, _ in side], marker="x", color="C3", label="side runs")
         for teacher, style in zip(spec["teacher_lines"], ("--", ":")):
             ax.axhline(teachers[teacher]["categories"][name], linestyle=style, color="grey", label=teacher)
         ax.set_title(name)
@@ -49,8 +52,8 @@ def main(spec_path: str, image_path: str) -> None:
     axes[0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(image_path, dpi=100)
-    for samples, values, label in points:
-        print(f"{samples:>6}  {label:<28}" + "  ".join(f"{n} {values[n]:.1f}" for n in CATEGORIES))
+    for samples, values, label in points + side:
+        print(f"{samples:>6}  {label:<56}" + "  ".join(f"{n} {values[n]:.1f}" for n in CATEGORIES))
 
 
 if __name__ == "__main__":

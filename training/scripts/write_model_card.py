@@ -20,7 +20,8 @@ from sentence_transformers.base.model_card import generate_model_card
 
 from st_llm2vec_gen.evaluation.report import quality_table
 from st_llm2vec_gen.model_card import use_model_card
-from st_llm2vec_gen.training.run import TrainConfig
+from st_llm2vec_gen.models.atomic_files import atomic_write
+from st_llm2vec_gen.training import TrainConfig
 
 
 def main() -> None:
@@ -47,7 +48,8 @@ def main() -> None:
         model, recipe=recipe, training_data=args.training_data, model_name=args.name, evaluation=evaluation
     )
     card.local_files_only = True
-    readme.write_text(generate_model_card(model), encoding="utf-8")
+    text = generate_model_card(model)
+    atomic_write(readme, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
     logging.info("Wrote %s", readme)
 
 
