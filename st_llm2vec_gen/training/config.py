@@ -162,12 +162,12 @@ class TrainConfig:
     def from_yaml(cls, path: str, **overrides: Any) -> TrainConfig:
         """Reads a YAML recipe (and the recipes it ``extends``); unknown keys and wrongly typed values are an error
         naming the field. ``overrides`` are dotted paths (``args.seed``, ``model.num_tokens``) or old flat names."""
-        return cls.from_dict(_merge(read_recipe(path), _nested(overrides, "overrides")), source=path)
+        return cls.from_dict(_merge(read_recipe(path), _nested(overrides)), source=path)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str = "TrainConfig") -> TrainConfig:
         """Builds a config from nested values, or from a recipe's flat, older form (:data:`LEGACY_KEYS`)."""
-        return build(cls, _nested(values, source), source)
+        return build(cls, _nested(values), source)
 
 
 def _check_args(args: dict[str, Any]) -> None:
@@ -199,7 +199,7 @@ LEGACY_KEYS: dict[str, tuple[str, str]] = {
 """Where each top-level key of the older, flat recipes now lives (``extra_args`` joins ``args``)."""
 
 
-def _nested(values: dict[str, Any], source: str) -> dict[str, Any]:
+def _nested(values: dict[str, Any]) -> dict[str, Any]:
     """Flat, shorthand and dotted keys (``limit``, ``teacher: self``, ``args.seed``) in their blocks."""
     out: dict[str, Any] = {}
     for key, value in values.items():
@@ -213,7 +213,7 @@ def _nested(values: dict[str, Any], source: str) -> dict[str, Any]:
             value = {"name": value}
         if path == ("data",) and isinstance(value, (str, list)):
             value = {"paths": [value] if isinstance(value, str) else value}
-        out = _merge(out, _at(path, value), source)
+        out = _merge(out, _at(path, value))
     return out
 
 
@@ -223,12 +223,12 @@ def _at(path: tuple[str, ...], value: Any) -> dict[str, Any]:
     return value
 
 
-def _merge(base: dict[str, Any], over: dict[str, Any], source: str = "") -> dict[str, Any]:
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     """``over`` laid over ``base``: mappings merge key by key, anything else is replaced."""
     merged = dict(base)
     for key, value in over.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value, source)
+            merged[key] = _merge(merged[key], value)
         else:
             merged[key] = value
     return merged
@@ -253,5 +253,5 @@ def read_recipe(path: str | Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]
     if not isinstance(values, dict):
         raise ValueError(f"{path} must hold a mapping of settings, found {type(values).__name__}")
     base = values.pop("extends", None)
-    own = _nested(values, str(path))
+    own = _nested(values)
     return _merge(read_recipe(path.parent / base, (*seen, path)), own) if base else own

@@ -80,8 +80,8 @@ def _check_output_dir(config: TrainConfig) -> None:
     earlier = [p.name for p in out.glob("checkpoint-*")] + [p.name for p in out.glob("final")]
     if earlier and not (config.overwrite_output_dir or config.resume_from_checkpoint):
         raise ValueError(
-            f"{out} already holds a training run ({', '.join(sorted(earlier)[:3])}): set resume_from_checkpoint "
-            "to continue it, overwrite_output_dir: true to replace it, or choose another output_dir."
+            f"{out} already holds a training run ({', '.join(sorted(earlier)[:3])}): set args.resume_from_checkpoint "
+            "to continue it, overwrite_output_dir: true to replace it, or choose another args.output_dir."
         )
     check_writable(out, "output_dir")  # read-only or missing parent: fail before any model loads
 
@@ -90,7 +90,7 @@ CHECKPOINT_STATE = "trainer_state.json"  # written last into a checkpoint: its p
 
 
 def resume_point(config: TrainConfig) -> str | None:
-    """The checkpoint to resume from: ``resume_from_checkpoint`` as given, or for ``true`` the newest *complete*
+    """The checkpoint to resume from: ``args.resume_from_checkpoint`` as given, or for ``true`` the newest *complete*
     ``checkpoint-N`` in ``output_dir`` (a run killed while saving leaves an incomplete one, which is skipped).
 
     ``true`` with no complete checkpoint starts from the beginning, with a warning.
