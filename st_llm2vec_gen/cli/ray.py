@@ -45,7 +45,14 @@ def encode_with_ray(args: argparse.Namespace) -> None:
         raise ValueError("--engine ray reads --input (Parquet, JSONL or CSV), not texts on the command line")
     if not args.id_column:
         raise ValueError("--engine ray needs --id-column: Ray Datasets have no stable row numbers to use as ids")
-    if args.output.endswith(".npy") or args.devices or args.shard != (0, 1) or args.chunk_size:
+    from ..corpus import EncodeSettings
+
+    if (
+        args.output.endswith(".npy")
+        or args.devices
+        or args.shard != (0, 1)
+        or args.chunk_size != EncodeSettings.chunk_size
+    ):
         raise ValueError("--engine ray writes a folder of Parquet files: --devices, --shard, --chunk-size and a .npy "
                          "output belong to the default engine (Ray spreads the work itself: --actors)")  # fmt: skip
     if not os.path.exists(args.input):
