@@ -110,11 +110,9 @@ def add_options(
         kind = "given" if f.name in types else _kind(hints[f.name])
         extra: dict[str, Any] = {"choices": list(choices[f.name])} if f.name in choices else {}
         help_ = f"{doc} (default {default})"
-        if kind is bool and bool_values:
-            parser.add_argument(flag, type=boolean, nargs="?", const=True, default=default, help=help_)
-        elif kind is bool:
-            parser.add_argument(flag, action="store_true", default=default, help=help_)
         if kind is bool:
+            value = {"type": boolean, "nargs": "?", "const": True} if bool_values else {"action": "store_true"}
+            parser.add_argument(flag, default=default, help=help_, **value)
             parser.add_argument(f"--no-{flag[2:]}", dest=f.name, action="store_false", help=argparse.SUPPRESS)
         elif kind is list:
             parser.add_argument(flag, nargs="+", default=default, help=help_, **extra)
