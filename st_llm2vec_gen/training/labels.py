@@ -1,4 +1,9 @@
-"""The teacher's embeddings of the training texts, computed once per run and kept beside its checkpoints."""
+"""The teacher's embeddings of the training texts, computed once and kept beside a run's checkpoints.
+
+They are stored per text: ``teacher-labels-<hash of the teacher's settings>.npz`` in ``output_dir`` holds the
+embeddings and the SHA-256 of each text they embed, so a resumed run, another rank, or a run given a copy of
+another run's file (more data, another limit, the query side of the target) embeds only the texts it lacks.
+"""
 
 from __future__ import annotations
 
@@ -9,34 +14,65 @@ from pathlib import Path
 
 import numpy as np
 
-from ..corpus import save_npy
+from ..models.atomic_files import atomic_write
 from .config import TrainConfig
 from .teachers import Teacher
 
 logger = logging.getLogger(__name__)
 
 
-def teacher_labels(config: TrainConfig, teacher: Teacher, responses: list[str]) -> np.ndarray:
-    """The teacher's embeddings of the responses (N, D) float32, computed once and kept in ``output_dir``.
+def labels_path(config: TrainConfig) -> Path:
+    """The run's label store, named after the teacher's settings (two teachers never share one)."""
+    teacher = config.teacher
+    settings = [teacher.name, teacher.prompt, teacher.normalized, teacher.kwargs, config.model.max_seq_length]
+    key = hashlib.sha256(json.dumps(settings, default=str).encode()).hexdigest()[:16]
+    return Path(config.output_dir) / f"teacher-labels-{key}.npz"
 
-    The file is keyed by the teacher, its settings and the responses, so a resumed run or another rank reuses it and
-    a changed run recomputes it.
+
+def teacher_labels(config: TrainConfig, teacher: Teacher, texts: list[str]) -> np.ndarray:
+    """The teacher's embeddings of ``texts`` (N, D) float32, in order; only texts not yet in the store are embedded.
+
+    Raises:
+        ValueError: If the teacher returns NaN or infinite values, or the store is corrupt.
     """
-    key = hashlib.sha256(
-        json.dumps([config.teacher.name, config.teacher.prompt, config.teacher.normalized, config.teacher.kwargs,
-                    config.model.max_seq_length, responses], default=str).encode()
-    ).hexdigest()[:16]  # fmt: skip
-    path = Path(config.output_dir) / f"teacher-labels-{key}.npy"
-    if path.is_file():
-        labels = np.load(path)
-        if labels.shape[0] == len(responses):
-            return labels
-    logger.info("Teacher %s: embedding %d texts", config.teacher.name, len(responses))
-    labels = teacher.encode(responses, batch_size=config.batch_size, show_progress=True).numpy()
-    if not np.isfinite(labels).all():
-        raise ValueError(
-            f"The teacher {config.teacher.name!r} returned NaN or infinite embeddings: training would diverge."
-        )
+    path = labels_path(config)
+    digests = [hashlib.sha256(text.encode("utf-8")).hexdigest() for text in texts]
+    known, stored = _read(path)
+    missing = list(dict.fromkeys(d for d in digests if d not in known))  # first appearance, once each
+    if missing:
+        text_of = dict(zip(digests, texts))
+        logger.info("Teacher %s: embedding %d of %d texts", config.teacher.name, len(missing), len(texts))
+        new = teacher.encode([text_of[d] for d in missing], batch_size=config.batch_size, show_progress=True).numpy()
+        if not np.isfinite(new).all():
+            raise ValueError(
+                f"The teacher {config.teacher.name!r} returned NaN or infinite embeddings: training would diverge."
+            )
+        known = {**known, **{d: len(known) + i for i, d in enumerate(missing)}}
+        stored = new if stored is None else np.concatenate([stored, new.astype(stored.dtype)])
+        _write(path, list(known), stored)
+    return stored[[known[d] for d in digests]]
+
+
+def _read(path: Path) -> tuple[dict[str, int], np.ndarray | None]:
+    """``({digest: row}, labels)`` of a store, or an empty store when there is no file."""
+    if not path.is_file():
+        return {}, None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            digests, labels = data["digests"].tolist(), data["labels"]
+    except (OSError, ValueError, KeyError) as error:
+        raise ValueError(f"The teacher-label store {path} is corrupt ({error}); delete it to recompute.") from error
+    if len(digests) != len(labels):
+        raise ValueError(f"The teacher-label store {path} is corrupt (rows and digests differ); delete it to recompute.")
+    return {d: i for i, d in enumerate(digests)}, labels
+
+
+def _write(path: Path, digests: list[str], labels: np.ndarray) -> None:
+    """Writes the store through a temporary file renamed into place."""
+
+    def save(tmp: str) -> None:
+        with open(tmp, "wb") as f:  # a file object: np.savez would append ".npz" to a path without it
+            np.savez(f, digests=np.array(digests), labels=labels)
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_npy(path, labels)
-    return labels
+    atomic_write(path, save)

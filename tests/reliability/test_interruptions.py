@@ -82,7 +82,7 @@ def test_an_incomplete_checkpoint_is_skipped_on_resume(llama_path, tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     shutil.copytree(tmp_path / "reference" / "checkpoint-16", run / "checkpoint-16")
-    shutil.copy(next((tmp_path / "reference").glob("teacher-labels-*.npy")), run)
+    shutil.copy(next((tmp_path / "reference").glob("teacher-labels-*.npz")), run)
     partial = run / "checkpoint-20"  # killed while saving: the head is there, the trainer state never came
     partial.mkdir()
     shutil.copy(tmp_path / "reference" / "checkpoint-20" / "model.safetensors", partial)

@@ -109,11 +109,11 @@ def test_schedule_is_planned_longer_than_the_run(llama_path, tmp_path):
     rates = [h["learning_rate"] for h in history if "learning_rate" in h]
     assert len(rates) == 3 and rates[-1] == pytest.approx(1e-3 * (1 - 2 / 10))  # linear over 10, stopped at 3
     assert (tmp_path / "out" / "checkpoint-3").is_dir()
-    labels = list((tmp_path / "out").glob("teacher-labels-*.npy"))
+    labels = list((tmp_path / "out").glob("teacher-labels-*.npz"))
     assert len(labels) == 1
     with pytest.raises(ValueError, match="already holds a training run"):
         train(config)  # no silent replacement of final/ and checkpoints
-    assert labels[0].stat().st_mtime == list((tmp_path / "out").glob("teacher-labels-*.npy"))[0].stat().st_mtime
+    assert labels[0].stat().st_mtime == list((tmp_path / "out").glob("teacher-labels-*.npz"))[0].stat().st_mtime
 
 
 def test_non_finite_teacher_labels_are_refused(llama_path, tmp_path, monkeypatch):

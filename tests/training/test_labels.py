@@ -1,0 +1,58 @@
+"""The per-text teacher-label store: each text is embedded once, in any later run that shares the store."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from st_llm2vec_gen.training.config import TrainConfig
+from st_llm2vec_gen.training.teachers import TeacherSettings
+from st_llm2vec_gen.training.labels import labels_path, teacher_labels
+
+
+class CountingTeacher:
+    """Embeds a text as (its length, its first character's code point); records every text it is asked for."""
+
+    dim = 2
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def encode(self, texts: list[str], batch_size: int = 16, show_progress: bool = False) -> torch.Tensor:
+        self.seen += texts
+        return torch.tensor([[len(t), ord(t[0])] for t in texts], dtype=torch.float32)
+
+
+def _config(tmp_path, **teacher) -> TrainConfig:
+    return TrainConfig(args={"output_dir": str(tmp_path)}, teacher=TeacherSettings(**teacher))
+
+
+def _expected(texts: list[str]) -> np.ndarray:
+    return np.array([[len(t), ord(t[0])] for t in texts], dtype=np.float32)
+
+
+def test_only_new_texts_are_embedded_and_rows_follow_the_order_asked(tmp_path):
+    config, teacher = _config(tmp_path), CountingTeacher()
+    np.testing.assert_array_equal(teacher_labels(config, teacher, ["aa", "b", "aa"]), _expected(["aa", "b", "aa"]))
+    assert teacher.seen == ["aa", "b"]  # a repeated text is embedded once
+
+    later = ["ccc", "b", "dddd", "aa"]  # a later run: more data, another order
+    np.testing.assert_array_equal(teacher_labels(config, teacher, later), _expected(later))
+    assert teacher.seen == ["aa", "b", "ccc", "dddd"]
+    np.testing.assert_array_equal(teacher_labels(config, CountingTeacher(), later), _expected(later))  # all stored
+    assert [p.name for p in tmp_path.iterdir()] == [labels_path(config).name]  # no temporary file left
+
+
+def test_another_teacher_setting_gets_its_own_store(tmp_path):
+    teacher = CountingTeacher()
+    teacher_labels(_config(tmp_path), teacher, ["aa"])
+    teacher_labels(_config(tmp_path, kwargs={"style": "summary"}), teacher, ["aa"])
+    assert teacher.seen == ["aa", "aa"] and len(list(tmp_path.glob("teacher-labels-*.npz"))) == 2
+
+
+def test_a_corrupt_store_is_refused_with_a_fix(tmp_path):
+    config = _config(tmp_path)
+    labels_path(config).write_bytes(b"not an npz")
+    with pytest.raises(ValueError, match="corrupt.*delete it to recompute"):
+        teacher_labels(config, CountingTeacher(), ["aa"])
