@@ -63,7 +63,9 @@ def _read(path: Path) -> tuple[dict[str, int], np.ndarray | None]:
     except (OSError, ValueError, KeyError) as error:
         raise ValueError(f"The teacher-label store {path} is corrupt ({error}); delete it to recompute.") from error
     if len(digests) != len(labels):
-        raise ValueError(f"The teacher-label store {path} is corrupt (rows and digests differ); delete it to recompute.")
+        raise ValueError(
+            f"The teacher-label store {path} is corrupt (rows and digests differ); delete it to recompute."
+        )
     return {d: i for i, d in enumerate(digests)}, labels
 
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from st_llm2vec_gen.training.config import TrainConfig
-from st_llm2vec_gen.training.teachers import TeacherSettings
 from st_llm2vec_gen.training.labels import labels_path, teacher_labels
+from st_llm2vec_gen.training.teachers import TeacherSettings
 
 
 class CountingTeacher:
