@@ -130,17 +130,30 @@ class SavedHeadMixin:
             raise FileNotFoundError(f"{model_name_or_path} has no {WEIGHTS_NAME} with the LLM2Vec-Gen weights.")
         return config, shape, read_weights(weights_path)
 
-    def load_head(self, path: str) -> None:
+    def load_head(self, path: str, resize_tokens: bool = False) -> None:
         """Copies the head (compression tokens, R, A) of a saved model or training checkpoint into this module; the
         backbone stays as loaded. Used to resume (:class:`~st_llm2vec_gen.LLM2VecGenTrainer`) and to start a run
         from a saved head (``TrainConfig.init_from``).
 
+        Args:
+            path: A saved model, checkpoint or hub id.
+            resize_tokens: Accept a head saved with another number of compression tokens: its last
+                ``min(N_saved, N)`` tokens become this module's last ones; any tokens before them keep this module's
+                fresh initial values. R and A are shared by all tokens and load as they are.
+
         Raises:
             FileNotFoundError: If ``path`` holds no LLM2Vec-Gen head.
-            ValueError: If the head was trained on another backbone or with other settings (token count, dimension).
+            ValueError: If the head was trained on another backbone or with other settings (token count unless
+                ``resize_tokens``, dimension).
         """
         _, shape, weights = self.read_head(path, module_folder(path))
         shape.check(self.backbone_shape, self.backbone_name_or_path)
+        saved = weights.get("compression_tokens")
+        if resize_tokens and saved is not None and saved.ndim == 2 and len(saved) != self.num_tokens:
+            keep = min(len(saved), self.num_tokens)
+            tokens = self.compression_tokens.detach().clone()  # (N, H): fresh values for the tokens not saved
+            tokens[-keep:] = saved[-keep:].to(tokens.dtype)
+            weights = {**weights, "compression_tokens": tokens}
         self.load_trainable_state(weights)
 
     def load_trainable_state(self, weights: dict[str, torch.Tensor]) -> None:

@@ -103,8 +103,12 @@ class TrainConfig:
         data: :class:`DataSettings`; in YAML a path or a list of paths alone works too.
         init_from: A saved LLM2Vec-Gen model or checkpoint whose head (compression tokens, R, A) the run starts from
             instead of a fresh one, e.g. to continue the shipped default on new data or with another objective; its
-            backbone and ``num_tokens`` must match. A fresh optimizer and schedule (``args.resume_from_checkpoint``
-            keeps them: a path, or ``true`` for the newest complete checkpoint in ``args.output_dir``).
+            backbone must match, and its ``num_tokens`` unless ``resize_tokens``. A fresh optimizer and schedule
+            (``args.resume_from_checkpoint`` keeps them: a path, or ``true`` for the newest complete checkpoint in
+            ``args.output_dir``).
+        resize_tokens: With ``init_from``, start from a head saved with another number of compression tokens: its
+            last ``min(N_saved, N)`` tokens are kept as this model's last ones, the others start fresh (R and A load
+            as they are). For ablations of ``model.num_tokens``.
         batch_size: Global batch size: split over devices and gradient accumulation, the same on 1 or 2 GPUs.
         max_steps: Optimizer steps to train.
         schedule_steps: Steps the linear decay is planned over (the paper: 20,000, stopped at 5,000); ``None``: decay
@@ -124,6 +128,7 @@ class TrainConfig:
     loss: LossSettings = field(default_factory=LossSettings)
     data: DataSettings = field(default_factory=DataSettings)
     init_from: str | None = None
+    resize_tokens: bool = False
     batch_size: int = 32
     max_steps: int = 5000
     schedule_steps: int | None = 20000

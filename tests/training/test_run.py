@@ -146,6 +146,23 @@ def test_load_head_copies_a_saved_head_exactly_and_refuses_a_mismatch(llama_path
         live[0].load_head(str(tmp_path))
 
 
+@pytest.mark.parametrize("num_tokens", [1, 4])
+def test_load_head_resizes_tokens_only_when_asked(llama_path, tmp_path, num_tokens):
+    """Fewer tokens: the saved last ones; more: the saved ones last, the fresh ones first; R and A as saved."""
+    saved = create_model(llama_path, num_tokens=2, seed=1)
+    saved.save(str(tmp_path / "saved"))
+    live = create_model(llama_path, num_tokens=num_tokens, seed=2)
+    fresh = _head(live)
+    live[0].load_head(str(tmp_path / "saved"), resize_tokens=True)
+    head, start = _head(live), _head(saved)
+    keep = min(2, num_tokens)
+    assert head["compression_tokens"].shape[0] == num_tokens
+    assert torch.equal(head["compression_tokens"][-keep:], start["compression_tokens"][-keep:])
+    assert torch.equal(head["compression_tokens"][:-keep], fresh["compression_tokens"][:-keep])
+    for name in ("reconstruction.weight", "reconstruction.bias", "alignment.weight", "alignment.bias"):
+        assert torch.equal(head[name], start[name]), name
+
+
 def test_load_head_refuses_a_head_of_another_backbone(llama_path, tmp_path, tmp_path_factory):
     from tiny_models import save_backbone
 
