@@ -22,7 +22,8 @@ def test_the_recipes_are_found():
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.stem)
 def test_recipes_parse(recipe):
     config = TrainConfig.from_yaml(str(recipe))
-    assert config.model.backbone and config.max_steps > 0 and config.model.num_tokens == 10
+    assert config.model.backbone and config.max_steps > 0
+    assert config.model.num_tokens == 10 or (config.resize_tokens and config.init_from)  # ablation (c) resizes a head
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.stem)
