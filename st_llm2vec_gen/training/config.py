@@ -143,6 +143,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if self.schedule_steps is not None and self.schedule_steps < self.max_steps:
             raise ValueError(f"schedule_steps ({self.schedule_steps}) must be at least max_steps ({self.max_steps})")
+        if self.resize_tokens and not self.init_from:
+            raise ValueError("resize_tokens adapts the head named by init_from: set init_from, or drop resize_tokens")
         if self.dtype is not None:
             check_dtype(self.dtype)  # a typo fails here, before any model loads
         self.args = {**DEFAULT_ARGS, **self.args}

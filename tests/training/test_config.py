@@ -49,6 +49,11 @@ def test_unknown_recipe_keys_are_refused(tmp_path):
         TrainConfig.from_yaml(str(tmp_path / "r.yaml"))
 
 
+def test_resize_tokens_without_init_from_is_refused():
+    with pytest.raises(ValueError, match="set init_from"):
+        TrainConfig(resize_tokens=True)
+
+
 def test_recipe_values_are_type_checked_and_module_keys_routed(tmp_path):
     recipe = tmp_path / "r.yaml"
     recipe.write_text("learning_rate: 1e-3\nnum_tokens: 4\nmodel:\n  max_seq_length: 64\n")
