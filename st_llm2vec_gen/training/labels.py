@@ -20,6 +20,8 @@ from .teachers import Teacher
 
 logger = logging.getLogger(__name__)
 
+SAVE_EVERY = 2048  # new texts embedded between two writes of the store
+
 
 def labels_path(config: TrainConfig) -> Path:
     """The run's label store, named after the teacher's settings (two teachers never share one)."""
@@ -29,8 +31,12 @@ def labels_path(config: TrainConfig) -> Path:
     return Path(config.output_dir) / f"teacher-labels-{key}.npz"
 
 
-def teacher_labels(config: TrainConfig, teacher: Teacher, texts: list[str]) -> np.ndarray:
+def teacher_labels(
+    config: TrainConfig, teacher: Teacher, texts: list[str], chunk_size: int = SAVE_EVERY
+) -> np.ndarray:
     """The teacher's embeddings of ``texts`` (N, D) float32, in order; only texts not yet in the store are embedded.
+
+    The store is written after every ``chunk_size`` new texts, so an interrupted run keeps what it embedded.
 
     Raises:
         ValueError: If the teacher returns NaN or infinite values, or the store is corrupt.
@@ -40,15 +46,17 @@ def teacher_labels(config: TrainConfig, teacher: Teacher, texts: list[str]) -> n
     known, stored = _read(path)
     missing = list(dict.fromkeys(d for d in digests if d not in known))  # first appearance, once each
     if missing:
-        text_of = dict(zip(digests, texts))
         logger.info("Teacher %s: embedding %d of %d texts", config.teacher.name, len(missing), len(texts))
-        new = teacher.encode([text_of[d] for d in missing], batch_size=config.batch_size, show_progress=True).numpy()
+    text_of = dict(zip(digests, texts))
+    for start in range(0, len(missing), chunk_size):
+        chunk = missing[start : start + chunk_size]
+        new = teacher.encode([text_of[d] for d in chunk], batch_size=config.batch_size, show_progress=True).numpy()
         if not np.isfinite(new).all():
             raise ValueError(
                 f"The teacher {config.teacher.name!r} returned NaN or infinite embeddings: training would diverge."
             )
-        known = {**known, **{d: len(known) + i for i, d in enumerate(missing)}}
-        stored = new if stored is None else np.concatenate([stored, new.astype(stored.dtype)])
+        known = {**known, **{d: len(known) + i for i, d in enumerate(chunk)}}
+        stored = new if stored is None else np.concatenate([stored, new.astype(stored.dtype)])  # (rows, D)
         _write(path, list(known), stored)
     return stored[[known[d] for d in digests]]
 

@@ -56,3 +56,21 @@ def test_a_corrupt_store_is_refused_with_a_fix(tmp_path):
     labels_path(config).write_bytes(b"not an npz")
     with pytest.raises(ValueError, match="corrupt.*delete it to recompute"):
         teacher_labels(config, CountingTeacher(), ["aa"])
+
+
+class FailingTeacher(CountingTeacher):
+    """Fails on its second call, as a run killed mid-way would."""
+
+    def encode(self, texts: list[str], batch_size: int = 16, show_progress: bool = False) -> torch.Tensor:
+        if self.seen:
+            raise KeyboardInterrupt
+        return super().encode(texts, batch_size, show_progress)
+
+
+def test_an_interrupted_run_keeps_the_chunks_it_embedded(tmp_path):
+    config, texts = _config(tmp_path), ["aa", "b", "ccc", "dddd", "e"]
+    with pytest.raises(KeyboardInterrupt):
+        teacher_labels(config, FailingTeacher(), texts, chunk_size=2)
+    rerun = CountingTeacher()
+    np.testing.assert_array_equal(teacher_labels(config, rerun, texts, chunk_size=2), _expected(texts))
+    assert rerun.seen == ["ccc", "dddd", "e"]  # the first chunk was stored before the interruption
