@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,15 @@ def test_the_recipes_are_found():
 def test_recipes_parse(recipe):
     config = TrainConfig.from_yaml(str(recipe))
     assert config.model.backbone and config.max_steps > 0
-    assert config.model.num_tokens == 10 or (config.resize_tokens and config.init_from)  # ablation (c) resizes a head
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.stem)
+def test_recipes_keep_the_token_count_of_their_start(recipe):
+    """A recipe continuing a head asks for its token count, or for ``resize_tokens`` (ablation (c), stage 9)."""
+    config = TrainConfig.from_yaml(str(recipe))
+    if config.init_from is not None and not config.resize_tokens:
+        saved = json.loads((Path(__file__).parents[2] / config.init_from / "llm2vec_gen_config.json").read_text())
+        assert saved["num_tokens"] == config.model.num_tokens, config.init_from
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.stem)
