@@ -11,7 +11,8 @@ from st_llm2vec_gen.models import LLM2VecGenConfig
 from st_llm2vec_gen.training.config import DataSettings, TrainConfig
 from st_llm2vec_gen.training.teachers import TeacherSettings
 
-RECIPES_DIR = Path(__file__).parents[2] / "training" / "recipes"
+ROOT = Path(__file__).parents[2]
+RECIPES_DIR = ROOT / "training" / "recipes"
 RECIPES = sorted(RECIPES_DIR.glob("*.yaml"))
 
 
@@ -31,7 +32,7 @@ def test_recipes_keep_the_token_count_of_their_start(recipe):
     """A recipe continuing a head asks for its token count, or for ``resize_tokens`` (ablation (c), stage 9)."""
     config = TrainConfig.from_yaml(str(recipe))
     if config.init_from is not None and not config.resize_tokens:
-        saved = json.loads((Path(__file__).parents[2] / config.init_from / "llm2vec_gen_config.json").read_text())
+        saved = json.loads((ROOT / config.init_from / "llm2vec_gen_config.json").read_text())
         assert saved["num_tokens"] == config.model.num_tokens, config.init_from
 
 
@@ -40,7 +41,7 @@ def test_recipes_start_from_committed_heads(recipe):
     """A recipe that continues an earlier stage names a head committed in the repository, so the chain reproduces."""
     init_from = TrainConfig.from_yaml(str(recipe)).init_from
     if init_from is not None:
-        assert (Path(__file__).parents[2] / init_from / "llm2vec_gen_config.json").is_file(), init_from
+        assert (ROOT / init_from / "llm2vec_gen_config.json").is_file(), init_from
 
 
 @pytest.mark.parametrize("recipe", [r for r in RECIPES if "smollm2" not in r.stem], ids=lambda p: p.stem)
