@@ -31,8 +31,8 @@ def add_ray_options(cmd: argparse.ArgumentParser) -> None:
     group = cmd.add_argument_group("Ray (--engine ray; cluster from $RAY_ADDRESS, else a local one)")
     group.add_argument("--actors", type=_actors, default=2, help="actor pool size, N or MIN-MAX (default 2)")
     group.add_argument("--cpus-per-actor", type=non_negative, default=None,
-                       help="CPUs Ray reserves per actor (default: at most 1, leaving half a CPU of the cluster for "
-                            "reading and writing; 2 actors on 2 CPUs get 0.75)")  # fmt: skip
+                       help="CPUs Ray reserves per actor (default: at most 1, leaving a whole CPU of the cluster for "
+                            "reading and writing; 2 actors on 2 CPUs get 0.5)")  # fmt: skip
     group.add_argument("--gpus-per-actor", type=non_negative, default=0.0, help="GPUs per actor (default 0)")
 
 

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..io.records import TEXT_COLUMNS
@@ -25,6 +26,16 @@ logger = logging.getLogger(__name__)
 
 EMBEDDING_COLUMN = "embedding"
 """The output column of the vectors: fixed-size lists of float32, (D,) per row."""
+IO_CPUS = 0.25
+"""CPUs Ray reserves for each read, filter and write task: a fraction, so that they fit beside the actors on a small
+machine (Ray's default of 1 CPU each waits forever for a CPU the pool holds)."""
+READ_RESERVE = 1.0
+"""CPUs a pool leaves free: the file-listing task that starts every Ray read takes a whole CPU, whatever the read's
+``num_cpus``."""
+
+
+class BadRowError(ValueError):
+    """A row the encoder cannot encode (no text); its message names the row by id."""
 
 
 def import_ray() -> Any:
@@ -58,12 +69,33 @@ def read_source(source: str | Sequence[str]) -> ray.data.Dataset:
     paths = [source] if isinstance(source, (str, os.PathLike)) else list(source)
     first = str(paths[0])
     if first.endswith(".parquet") or os.path.isdir(first):
-        return ray.data.read_parquet(paths)
+        check_parquet_files(paths)
+        return ray.data.read_parquet(paths, num_cpus=IO_CPUS)
     if first.endswith((".jsonl", ".json")):
-        return ray.data.read_json(paths, lines=True) if first.endswith(".jsonl") else ray.data.read_json(paths)
+        return ray.data.read_json(paths, lines=first.endswith(".jsonl"), num_cpus=IO_CPUS)
     if first.endswith(".csv"):
-        return ray.data.read_csv(paths)
+        return ray.data.read_csv(paths, num_cpus=IO_CPUS)
     raise ValueError(f"{first}: Ray encoding reads .parquet (or a folder of them), .jsonl and .csv files")
+
+
+def check_parquet_files(paths: Sequence[str | os.PathLike]) -> None:
+    """Reads the footer of every local Parquet file (in folders too), so that a damaged one is named before Ray
+    reads it (Ray's own error does not say which file). Remote paths (``s3://``...) are left to Ray.
+
+    Raises:
+        ValueError: Naming the first file whose footer does not read.
+    """
+    import pyarrow.parquet as pq
+
+    for path in paths:
+        local = [p for p in sorted(Path(path).rglob("*.parquet")) if p.is_file()] if os.path.isdir(path) else [path]
+        for file in local:
+            if not os.path.isfile(file):
+                continue  # a remote path, or a missing one Ray names itself
+            try:
+                pq.ParquetFile(file).metadata  # noqa: B018 - reading the footer is the check
+            except Exception as error:  # pyarrow raises ArrowInvalid / OSError
+                raise ValueError(f"{file}: not a readable Parquet file ({error}); remove or replace it") from None
 
 
 def saved_prompts(model: str) -> dict[str, str] | None:
@@ -94,21 +126,21 @@ def text_column_of(names: Sequence[str], text_column: str | None) -> str:
 
 
 def check_room(actors: int | tuple[int, int], num_cpus: float, cluster_cpus: float) -> str | None:
-    """A warning if the pool's actors reserve every CPU of the cluster: Ray's read and write tasks would then wait
-    for a free CPU forever (the job stalls); None if there is room."""
+    """A warning if the pool's actors leave less than :data:`READ_RESERVE` of the cluster to Ray's read and write
+    tasks: they would then wait for a free CPU forever (the job stalls); None if there is room."""
     smallest = actors[0] if isinstance(actors, tuple) else actors
-    if num_cpus > 0 and smallest * num_cpus > cluster_cpus - 0.5:
+    if num_cpus > 0 and smallest * num_cpus > cluster_cpus - READ_RESERVE:
         return (f"{smallest} actor(s) x {num_cpus} CPU leave no CPU of the cluster's {cluster_cpus:g} for Ray's read "
                 "and write tasks: the job may stall. Give fewer CPUs per actor (--cpus-per-actor / num_cpus, e.g. "
-                f"{max(0.25, (cluster_cpus - 1) / smallest):g}) or fewer actors")  # fmt: skip
+                f"{fitting_cpus(actors, cluster_cpus):g}) or fewer actors")  # fmt: skip
     return None
 
 
 def fitting_cpus(actors: int | tuple[int, int], cluster_cpus: float) -> float:
-    """CPUs per actor that leave half a CPU of the cluster to Ray's read and write tasks: at most 1, in quarters, at
-    least a quarter (2 actors on 2 CPUs: 0.75 each)."""
+    """CPUs per actor that leave a whole CPU of the cluster to Ray's read, filter and write tasks: at most 1, in
+    quarters, at least a quarter (2 actors on 2 CPUs: 0.5 each; 1 actor: 1)."""
     smallest = actors[0] if isinstance(actors, tuple) else actors
-    return max(0.25, min(1.0, int((cluster_cpus - 0.5) / smallest * 4) / 4))
+    return max(0.25, min(1.0, int((cluster_cpus - READ_RESERVE) / smallest * 4) / 4))
 
 
 def actor_cpus(ray: Any, actors: int | tuple[int, int], num_cpus: float | None) -> float:
@@ -120,6 +152,87 @@ def actor_cpus(ray: Any, actors: int | tuple[int, int], num_cpus: float | None) 
     if warning := check_room(actors, num_cpus, cluster_cpus):
         logger.warning(warning)
     return num_cpus
+
+
+def check_free(
+    ray: Any, actors: int | tuple[int, int], num_cpus: float, num_gpus: float, patience_s: float = 20.0
+) -> None:
+    """Refuses to start a pool whose smallest size, with a read beside it, does not fit in the CPUs and GPUs free on
+    the cluster: Ray would wait for them forever. Resources that free up within ``patience_s`` (the actors of a job
+    that just ended are released asynchronously) count as free. A cluster that grows on demand (an autoscaler)
+    counts only what it has: give ``MIN-MAX`` actors with a minimum that fits now.
+
+    Raises:
+        ValueError: Naming what the pool needs, what is free and how to fix it.
+    """
+    import time
+
+    smallest = actors[0] if isinstance(actors, tuple) else actors
+    needs = {"CPU": smallest * num_cpus + READ_RESERVE, "GPU": smallest * num_gpus}
+    deadline = time.monotonic() + patience_s
+    while True:
+        free = ray.available_resources()
+        short = [kind for kind, need in needs.items() if need > 0 and need > float(free.get(kind, 0)) + 1e-9]
+        if not short:
+            return
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(0.5)
+    kind, total = short[0], float(ray.cluster_resources().get(short[0], 0))
+    have = float(free.get(kind, 0))
+    taken = "" if have >= total else " (other jobs hold the rest)"
+    raise ValueError(
+        f"The Ray cluster has {have:g} of its {total:g} {kind}(s) free{taken}, and {smallest} actor(s) need "
+        f"{needs[kind]:g} with Ray's read: free them, or pass fewer --actors or a smaller --{kind.lower()}s-per-actor"
+    )
+
+
+def check_columns(
+    dataset: ray.data.Dataset, model: str, id_column: str, text_column: str | None, prompt_name: str | None
+) -> str:
+    """Checks the id column, the text column and the prompt name (for a local model) in seconds, before any actor
+    starts or anything is written; returns the text column.
+
+    Raises:
+        ValueError: Naming the missing column (and the ones there are) or the unknown prompt.
+    """
+    check_prompt(saved_prompts(model), prompt_name)
+    names = dataset.schema().names
+    if id_column not in names:
+        raise ValueError(f"The input has no id column {id_column!r}; it has {names}: pass --id-column / id_column")
+    return text_column_of(names, text_column)
+
+
+def check_rows(dataset: ray.data.Dataset, id_column: str, text_column: str) -> int:
+    """Reads the ids and texts once (streamed through this process) and refuses what would make the output wrong:
+    a missing id, an id that occurs twice, a missing or empty text. Returns the number of rows.
+
+    Raises:
+        ValueError: Naming the rows (by id) or the duplicate ids.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    ids = []
+    for batch in dataset.select_columns([id_column, text_column]).iter_batches(batch_format="pyarrow", batch_size=None):
+        texts = batch.column(text_column)
+        if not pa.types.is_string(texts.type) and not pa.types.is_large_string(texts.type) and len(texts):
+            raise ValueError(f"The text column {text_column!r} holds {texts.type}, not strings")
+        if len(texts):
+            blank = pc.or_kleene(pc.is_null(texts), pc.equal(pc.utf8_trim_whitespace(texts), ""))
+            if pc.any(blank).as_py():
+                row_id = batch.column(id_column).filter(pc.fill_null(blank, True))[0].as_py()
+                raise ValueError(f"Row {id_column}={row_id!r}: missing or empty {text_column!r} field")
+        ids.append(batch.column(id_column).combine_chunks())
+    every = pa.concat_arrays(ids) if ids else pa.array([])
+    if every.null_count:
+        raise ValueError(f"{every.null_count} row(s) have no {id_column!r}: every row needs a unique id")
+    counts = pc.value_counts(every)
+    repeated = counts.filter(pc.greater(counts.field("counts"), 1)).field("values").to_pylist()
+    if repeated:
+        raise ValueError(f"{len(repeated)} duplicate id(s) in {id_column!r}, e.g. {repeated[:5]}: every row needs a "
+                         "unique id (the output is keyed by it)")  # fmt: skip
+    return len(every)
 
 
 class RayEncoder:
@@ -169,7 +282,7 @@ class RayEncoder:
         bad = next((i for i, t in enumerate(texts) if not isinstance(t, str) or not t.strip()), None)
         if bad is not None:
             row_id = batch.column(self.id_column)[bad].as_py()
-            raise ValueError(f"Row {self.id_column}={row_id!r}: missing or empty {self.text_column!r} field")
+            raise BadRowError(f"Row {self.id_column}={row_id!r}: missing or empty {self.text_column!r} field")
         vectors = np.asarray(self.model.encode(texts, **self.kwargs), dtype=np.float32)  # (rows, D)
         flat = pa.array(vectors.reshape(-1), type=pa.float32())
         embedding = pa.FixedSizeListArray.from_arrays(flat, vectors.shape[1])
@@ -208,7 +321,7 @@ def encode_ray_dataset(
         block_rows: Rows per block, the unit Ray hands to an actor (and at most one output file each); default 16
             batches. An input with fewer blocks than actors keeps some actors idle: lower it for a small input.
         actors: The pool size, or ``(min, max)`` for an autoscaling pool.
-        num_cpus: CPUs Ray reserves per actor; None: at most 1, leaving half a CPU of the cluster to Ray's read and
+        num_cpus: CPUs Ray reserves per actor; None: at most 1, leaving a whole CPU of the cluster to Ray's read and
             write tasks (:func:`fitting_cpus`). Actors that reserve every CPU would stall the job (a warning says so).
         num_gpus: GPUs per actor (fractions share a GPU); > 0 runs the model on ``cuda``.
         threads: Torch threads per actor; None: ``max(1, int(num_cpus))`` on CPU.
@@ -228,12 +341,8 @@ def encode_ray_dataset(
     if batch_size < 1 or block_rows < 1 or (num_cpus or 0) < 0 or num_gpus < 0:
         raise ValueError(f"batch_size, block_rows must be >= 1, num_cpus, num_gpus >= 0: got {batch_size}, "
                          f"{block_rows}, {num_cpus}, {num_gpus}")  # fmt: skip
-    check_prompt(saved_prompts(model), prompt_name)  # fails in seconds for a local model, before any actor starts
     dataset = source if isinstance(source, ray.data.Dataset) else read_source(source)
-    names = dataset.schema().names
-    if id_column not in names:
-        raise ValueError(f"The input has no id column {id_column!r}; it has {names}: pass --id-column / id_column")
-    column = text_column_of(names, text_column)
+    column = check_columns(dataset, model, id_column, text_column, prompt_name)
     pool = (
         ray.data.ActorPoolStrategy(min_size=actors[0], max_size=actors[1])
         if isinstance(actors, tuple)

@@ -26,8 +26,20 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..io.output_lock import lock_beside
 from ..models.atomic_files import write_json
-from .ray_encoding import EMBEDDING_COLUMN, encode_ray_dataset, import_ray, read_source
+from .ray_encoding import (
+    EMBEDDING_COLUMN,
+    IO_CPUS,
+    BadRowError,
+    actor_cpus,
+    check_columns,
+    check_free,
+    check_rows,
+    encode_ray_dataset,
+    import_ray,
+    read_source,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -66,48 +78,82 @@ def encode_to_parquet(
         The manifest: settings, ``rows`` written in all, ``input_rows``, ``encoded`` by this run, ``complete``.
 
     Raises:
-        ValueError: If the output does not end up with one vector per input row (ids not unique).
+        ValueError: Before anything is written, for a missing column, a missing id or text, a duplicate id, an unknown
+            prompt, or a pool that does not fit the cluster's free CPUs; after the run, for a row the encoder refused
+            (one line, naming it).
         FileExistsError: If ``output`` holds an output of other settings (or other files) and not ``overwrite``.
+        OutputLockedError: If another live process is writing ``output``.
     """
     import pyarrow.compute as pc
 
     ray = import_ray()
     folder = Path(output)
+    pool = pool_cpus(ray, encode_kwargs)  # first: on a cluster without room even the checks below would wait
     dataset = source if isinstance(source, ray.data.Dataset) else read_source(source)
+    text_column = check_columns(dataset, model, id_column, encode_kwargs.get("text_column"), prompt_name)
+    total = check_rows(dataset, id_column, text_column)  # distinct ids, every text present: before anything is written
     settings = {"format": FORMAT, "model": model, "id_column": id_column, "prompt_name": prompt_name,
                 "normalize": bool(normalize), "text_column": encode_kwargs.get("text_column")}  # fmt: skip
     if not isinstance(source, ray.data.Dataset):
         settings["input"] = [os.path.abspath(p) for p in ([source] if isinstance(source, str) else source)]
-    _prepare(folder, settings, overwrite)
-    total = dataset.count()  # Parquet: from the footers; JSONL/CSV: one read of the input
-    done = written_ids(folder, id_column)
-    if len(done) == total:  # e.g. a rerun of a finished job: no actor is started
-        logger.info("%s: all %d row(s) are written already", folder, total)
-        return _finish(folder, settings, total, encoded=0, id_column=id_column)
-    if len(done):
-        logger.info("%s: %d id(s) already written, encoding the rest", folder, len(done))
+    with lock_beside(folder):
+        _prepare(folder, settings, overwrite)
+        done = written_ids(folder, id_column)
+        if len(done) == total:  # e.g. a rerun of a finished job: no actor is started
+            logger.info("%s: all %d row(s) are written already", folder, total)
+            return _finish(folder, settings, total, encoded=0, id_column=id_column)
+        if len(done):
+            logger.info("%s: %d id(s) already written, encoding the rest", folder, len(done))
 
-        def todo(batch: pa.Table) -> pa.Table:
-            return batch.filter(pc.invert(pc.is_in(batch.column(id_column), value_set=done)))
+            def todo(batch: pa.Table) -> pa.Table:
+                return batch.filter(pc.invert(pc.is_in(batch.column(id_column), value_set=done)))
 
-        dataset = dataset.map_batches(todo, batch_format="pyarrow")
-    encoded = encode_ray_dataset(dataset, model, id_column, prompt_name=prompt_name, normalize=normalize,
-                                 **encode_kwargs)  # fmt: skip
-    run = uuid.uuid4().hex[:12]
-    staging = folder / f".staging-{run}"
-    encoded.write_parquet(str(staging), filename_provider=_part_names(run))
-    moved = _promote(staging, folder)
-    return _finish(folder, settings, total, encoded=moved, id_column=id_column)
+            dataset = dataset.map_batches(todo, batch_format="pyarrow", num_cpus=IO_CPUS)
+        encoded = encode_ray_dataset(dataset, model, id_column, prompt_name=prompt_name, normalize=normalize,
+                                     **{**encode_kwargs, "num_cpus": pool})  # fmt: skip
+        run = uuid.uuid4().hex[:12]
+        staging = folder / f".staging-{run}"
+        try:
+            encoded.write_parquet(str(staging), filename_provider=_part_names(run),
+                                  ray_remote_args={"num_cpus": IO_CPUS})  # fmt: skip
+        except Exception as error:
+            raise _user_error(error) from None
+        moved = _promote(staging, folder)
+        return _finish(folder, settings, total, encoded=moved, id_column=id_column)
+
+
+def pool_cpus(ray: Any, encode_kwargs: dict[str, Any]) -> float:
+    """The CPUs per actor (given, or what fits the cluster), checked against what the cluster has free now."""
+    actors = encode_kwargs.get("actors", 2)
+    cpus = actor_cpus(ray, actors, encode_kwargs.get("num_cpus"))
+    check_free(ray, actors, cpus, encode_kwargs.get("num_gpus", 0.0))
+    return cpus
+
+
+def _user_error(error: BaseException) -> BaseException:
+    """The :class:`BadRowError` inside a Ray task error (its one line, without Ray's traceback), else ``error``."""
+    seen, current = set(), error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if type(current) is BadRowError:
+            return ValueError(str(current))
+        current = getattr(current, "cause", None) or current.__cause__ or current.__context__
+    return error
 
 
 def _finish(folder: Path, settings: dict[str, Any], total: int, encoded: int, id_column: str) -> dict[str, Any]:
-    """Records the run in the manifest; complete when every input row has its vector."""
-    rows = len(written_ids(folder, id_column))
-    manifest = {"settings": settings, "rows": rows, "input_rows": total, "encoded": encoded, "complete": rows == total}
+    """Records the run in the manifest; complete when every one of the ``total`` distinct input ids has exactly one
+    vector."""
+    import pyarrow.compute as pc
+
+    ids = written_ids(folder, id_column)
+    rows = pc.count_distinct(ids).as_py() if len(ids) else 0
+    complete = rows == total == len(ids)
+    manifest = {"settings": settings, "rows": rows, "input_rows": total, "encoded": encoded, "complete": complete}
     write_json(folder / MANIFEST, manifest)
-    if rows != total:
-        raise ValueError(f"{folder} holds {rows} vectors for {total} input rows: are the ids in {id_column!r} "
-                           "unique? Rerun the same command to encode what is missing")  # fmt: skip
+    if not complete:
+        raise ValueError(f"{folder} holds {len(ids)} vectors of {rows} distinct ids for {total} input rows: rerun the "
+                         "same command to encode what is missing")  # fmt: skip
     logger.info("%s: %d row(s) encoded by this run, %d in all", folder, encoded, rows)
     return manifest
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 
 from st_llm2vec_gen.corpus.ray_encoding import RayEncoder
 
@@ -23,4 +24,23 @@ class FailsOnce(RayEncoder):
                 pass  # failed once already: succeed now
             else:
                 raise RuntimeError(f"injected failure on the batch holding {self.fail_id!r}")
+        return super().__call__(batch)
+
+
+class DiesOnce(RayEncoder):
+    """Kills its own process (as the out-of-memory killer or a pre-empted node does) in the middle of the first batch
+    that holds ``fail_id``, the first time any actor sees it (a marker file records that it did)."""
+
+    def __init__(self, *args, fail_id=None, marker: str = "", **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fail_id, self.marker = fail_id, marker
+
+    def __call__(self, batch):
+        if self.fail_id in batch.column(self.id_column).to_pylist():
+            try:
+                os.close(os.open(self.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            except FileExistsError:
+                pass  # died once already: succeed now
+            else:
+                os.kill(os.getpid(), signal.SIGKILL)
         return super().__call__(batch)

@@ -141,4 +141,4 @@ def test_the_default_cpus_per_actor_leave_room_for_reading():
     for actors, cluster in ((2, 2.0), (1, 2.0), (4, 2.0), ((2, 8), 16.0), (3, 64.0)):
         cpus = fitting_cpus(actors, cluster)
         assert 0.25 <= cpus <= 1.0 and (check_room(actors, cpus, cluster) is None or cpus == 0.25), (actors, cluster)
-    assert fitting_cpus(2, 2.0) == 0.75 and fitting_cpus(1, 64.0) == 1.0
+    assert fitting_cpus(2, 2.0) == 0.5 and fitting_cpus(1, 64.0) == 1.0
