@@ -13,6 +13,7 @@ import gzip
 import json
 import logging
 import os
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -75,8 +76,19 @@ def iter_records(path: str) -> Iterator[tuple[str, dict[str, Any]]]:
 def _lines(path: str) -> Iterator[tuple[int, str]]:
     """``(line number, text)`` per line, each decoded as UTF-8 on its own, so a bad byte is named with its line."""
     opener = gzip.open if path.endswith(".gz") else open
+    number = 0
     with opener(path, "rb") as f:
-        for number, raw in enumerate(f, start=1):
+        lines = enumerate(f, start=1)
+        while True:
+            try:
+                number, raw = next(lines)
+            except StopIteration:
+                return
+            except (EOFError, gzip.BadGzipFile, zlib.error) as error:  # a crash while the file was written
+                raise ValueError(
+                    f"{path}: the compressed file is cut short or damaged after line {number} ({error}); regenerate "
+                    "it, or recompress its good lines"
+                ) from None
             try:
                 yield number, raw.decode("utf-8")
             except UnicodeDecodeError as error:
