@@ -39,11 +39,16 @@ def reference(checkpoint, truth: dict, backbone_path: str, text: str) -> tuple[t
 
 
 @pytest.mark.parametrize(("num_tokens", "encoded", "full_matrix"), [(10, 10, False), (20, 10, True)])
-def test_converted_model_matches_the_reference(backbone_path, tmp_path, num_tokens, encoded, full_matrix):
+def test_converted_model_matches_the_reference(
+    backbone_path, tmp_path, num_tokens, encoded, full_matrix, monkeypatch
+):
+    # a CPU with fast bf16: the default load must still be float32, as the checkpoint's run_config.yml says
+    monkeypatch.setenv("ST_LLM2VEC_GEN_CPU_DTYPE", "bfloat16")
     truth = build(tmp_path / "published", backbone_path, num_tokens, encoded, full_matrix=full_matrix)
     convert_checkpoint(str(tmp_path / "published"), str(tmp_path / "converted"))
-    model = SentenceTransformer(str(tmp_path / "converted"), trust_remote_code=True)
+    model = SentenceTransformer(str(tmp_path / "converted"), trust_remote_code=True)  # the default load
     module = model[0]
+    assert module.backbone.dtype == torch.float32
     assert (module.num_tokens, module.num_encoded_tokens, model.get_embedding_dimension()) == (num_tokens, encoded, 24)
     embeddings = model.encode(TEXTS, convert_to_tensor=True)  # one batch, mixed lengths
     decoded = module.decode(TEXTS, max_new_tokens=8)

