@@ -18,8 +18,8 @@ logger = logging.getLogger("st_llm2vec_gen")
 
 
 def _generate(args: argparse.Namespace) -> None:
-    from ..generation.engines import GenerationSettings, TransformersEngine
-    from ..generation.responses import generate_responses
+    from ..generation.engines import GenerationSettings
+    from ..io.output_lock import lock_beside
     from ..io.records import read_queries
     from ..models.atomic_files import check_writable
 
@@ -34,6 +34,16 @@ def _generate(args: argparse.Namespace) -> None:
     if os.path.isdir(output):
         raise IsADirectoryError(f"--output {output} is a folder: give the path of a .jsonl file")
     check_writable(os.path.dirname(os.path.abspath(output)), "output folder")  # before loading the backbone
+    with lock_beside(output):  # a second run on the same output stops here, before loading anything
+        rows = _answer(args, queries, output, settings, (index, count), ids)
+    logger.info("%d responses in %s (%d cut at max_new_tokens)", len(rows), output, _truncated(rows))
+
+
+def _answer(args: argparse.Namespace, queries: list[str], output: str, settings, shard, ids) -> list[dict]:
+    """The response rows of ``generate``, from the engine ``--engine`` names."""
+    from ..generation.engines import TransformersEngine
+    from ..generation.responses import generate_responses
+
     if args.engine.startswith("ray"):
         from .ray import generate_with_ray
 
@@ -45,8 +55,8 @@ def _generate(args: argparse.Namespace) -> None:
             engine = VLLMEngine(args.backbone, **({"dtype": args.dtype} if args.dtype else {}))
         else:
             engine = TransformersEngine.from_pretrained(args.backbone, dtype=args.dtype, device=args.device)
-        rows = generate_responses(engine, queries, output, settings, shard=(index, count), ids=ids)
-    logger.info("%d responses in %s (%d cut at max_new_tokens)", len(rows), output, _truncated(rows))
+        rows = generate_responses(engine, queries, output, settings, shard=shard, ids=ids)
+    return rows
 
 
 def _truncated(rows: list[dict]) -> int:

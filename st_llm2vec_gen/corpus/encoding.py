@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..io.output_lock import lock_beside
 from ..models.atomic_files import write_json
 from .reading import CorpusInput
 from .store import (
@@ -115,6 +116,7 @@ def encode_corpus(
     Raises:
         ValueError: For bad arguments or a bad input row.
         FileExistsError: If ``output`` holds something else and ``overwrite`` is not set (see above).
+        OutputLockedError: If another live process is writing the same shard of ``output``.
     """
     _check_arguments(batch_size, chunk_size, shard, devices)
     rows = corpus.count()
@@ -123,9 +125,30 @@ def encode_corpus(
     info = {"input": os.path.abspath(corpus.path) if corpus.path else corpus.name,
             "model": model if isinstance(model, str) else None}  # fmt: skip
     folder = Path(output)
+    with lock_beside(folder, "" if shard[1] == 1 else f"{shard[0]}-of-{shard[1]}"):  # one writer per shard
+        return _encode_locked(model, corpus, folder, settings, info, rows, shard, devices, prompt_name, batch_size,
+                              normalize, overwrite, show_progress)  # fmt: skip
+
+
+def _encode_locked(
+    model: SentenceTransformer | str,
+    corpus: CorpusInput,
+    folder: Path,
+    settings: dict[str, Any],
+    info: dict[str, Any],
+    rows: int,
+    shard: tuple[int, int],
+    devices: Sequence[str] | None,
+    prompt_name: str | None,
+    batch_size: int,
+    normalize: bool,
+    overwrite: bool,
+    show_progress: bool,
+) -> EncodeSummary:
+    """:func:`encode_corpus` once it holds the shard's lock."""
     manifest, replace = plan_output(folder, settings, shard, info, overwrite)
     mine = folder / manifest_name(shard)
-    chunks = shard_chunks(rows, chunk_size, shard)
+    chunks = shard_chunks(rows, settings["chunk_size"], shard)
     todo = [k for k in chunks if k not in set(manifest["done"])]
     summary = EncodeSummary(output=folder, manifest=mine, rows=rows, chunks=chunks)
     if todo:  # loaded and checked before anything is written or removed
@@ -290,6 +313,7 @@ def encode_to_npy(
     with _Encoder(model, devices, prompt_name, batch_size, normalize, show_progress) as encoder:
         vectors = encoder(texts)
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_npy(path, vectors)
+    with lock_beside(path):
+        save_npy(path, vectors)
     logger.info("Saved %s embeddings to %s", vectors.shape, path)
     return vectors

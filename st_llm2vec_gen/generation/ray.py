@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..io.output_lock import lock_beside
 from .engines import Generation, GenerationSettings, chat_prompts, vllm_sampling
 from .responses import (
     _append_rows,
@@ -130,49 +131,53 @@ def generate_on_ray(
         All rows of this shard, in id order.
 
     Raises:
-        ValueError: As ``generate_responses``: bad shard or ids, an output of other queries or settings.
+        ValueError: As ``generate_responses``: bad shard or ids, an output of other queries or settings; a pool
+            that does not fit the cluster's free CPUs.
+        OutputLockedError: If another live process is writing ``output_path``.
     """
-    from ..corpus.ray_encoding import actor_cpus, import_ray
+    from ..corpus.ray_encoding import actor_cpus, check_free, import_ray
 
     ray = import_ray()
     settings = settings or GenerationSettings()
     todo_ids = shard_ids(len(queries), shard, ids)
-    done = _read_rows(output_path, queries)
-    todo = [i for i in todo_ids if i not in done]
-    logger.info("%d of %d queries already answered in %s", len(todo_ids) - len(todo), len(todo_ids), output_path)
-    if not todo:
+    with lock_beside(output_path):  # one writer per output file
+        done = _read_rows(output_path, queries)
+        todo = [i for i in todo_ids if i not in done]
+        logger.info("%d of %d queries already answered in %s", len(todo_ids) - len(todo), len(todo_ids), output_path)
+        if not todo:
+            return [done[i] for i in todo_ids]
+        items = ray.data.from_items([{"id": i, "query": queries[i]} for i in todo])
+        if vllm:
+            answered = _vllm_answers(items, backbone, settings, dtype, actors)
+        else:
+            num_cpus = actor_cpus(ray, actors, num_cpus)
+            check_free(ray, actors, num_cpus, num_gpus)
+            blocks = items.repartition(target_num_rows_per_block=settings.batch_size)
+            device = "cuda" if num_gpus > 0 else "cpu"
+            kwargs = {"backbone": backbone, "settings": asdict(settings), "dtype": dtype, "device": device,
+                      "threads": threads or (None if num_gpus > 0 else max(1, int(num_cpus)))}  # fmt: skip
+            answered = blocks.map_batches(
+                RayGenerator, fn_constructor_kwargs=kwargs, batch_size=settings.batch_size, batch_format="pyarrow",
+                compute=_pool(ray, actors), num_cpus=num_cpus, num_gpus=num_gpus,
+            )  # fmt: skip
+        recorded = False
+        for batch in answered.iter_batches(batch_format="pyarrow", batch_size=None):
+            if not batch.num_rows:
+                continue
+            if not recorded:  # the settings check needs the generator's name, which the actors know
+                first = batch.slice(0, 1).to_pylist()[0]
+                record = _settings_record(_Described(first["generator"], json.loads(first["decoding"])), settings)
+                if not _check_settings(output_path, record, has_rows=bool(done)):
+                    _write_json_atomic(_settings_path(output_path), record)
+                recorded = True
+            rows = [_row(r["id"], r["query"], Generation(r["response"], r["truncated"])) for r in batch.to_pylist()]
+            rows.sort(key=lambda row: row["id"])
+            _append_rows(output_path, [row for row in rows if row["id"] not in done])
+            done.update((row["id"], row) for row in rows)
+        missing = [i for i in todo_ids if i not in done]
+        if missing:
+            raise RuntimeError(f"Ray returned no answer to {len(missing)} queries (first id {missing[0]}): rerun")
         return [done[i] for i in todo_ids]
-    items = ray.data.from_items([{"id": i, "query": queries[i]} for i in todo])
-    if vllm:
-        answered = _vllm_answers(items, backbone, settings, dtype, actors)
-    else:
-        num_cpus = actor_cpus(ray, actors, num_cpus)
-        blocks = items.repartition(target_num_rows_per_block=settings.batch_size)
-        device = "cuda" if num_gpus > 0 else "cpu"
-        kwargs = {"backbone": backbone, "settings": asdict(settings), "dtype": dtype, "device": device,
-                  "threads": threads or (None if num_gpus > 0 else max(1, int(num_cpus)))}  # fmt: skip
-        answered = blocks.map_batches(
-            RayGenerator, fn_constructor_kwargs=kwargs, batch_size=settings.batch_size, batch_format="pyarrow",
-            compute=_pool(ray, actors), num_cpus=num_cpus, num_gpus=num_gpus,
-        )  # fmt: skip
-    recorded = False
-    for batch in answered.iter_batches(batch_format="pyarrow", batch_size=None):
-        if not batch.num_rows:
-            continue
-        if not recorded:  # the settings check needs the generator's name, which the actors know
-            first = batch.slice(0, 1).to_pylist()[0]
-            record = _settings_record(_Described(first["generator"], json.loads(first["decoding"])), settings)
-            if not _check_settings(output_path, record, has_rows=bool(done)):
-                _write_json_atomic(_settings_path(output_path), record)
-            recorded = True
-        rows = [_row(r["id"], r["query"], Generation(r["response"], r["truncated"])) for r in batch.to_pylist()]
-        rows.sort(key=lambda row: row["id"])
-        _append_rows(output_path, [row for row in rows if row["id"] not in done])
-        done.update((row["id"], row) for row in rows)
-    missing = [i for i in todo_ids if i not in done]
-    if missing:
-        raise RuntimeError(f"Ray returned no answer to {len(missing)} queries (first id {missing[0]}): rerun")
-    return [done[i] for i in todo_ids]
 
 
 def _pool(ray, actors: int | tuple[int, int]):

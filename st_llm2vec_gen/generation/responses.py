@@ -22,6 +22,7 @@ from typing import Any
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from ..io.output_lock import lock_beside
 from ..models.atomic_files import atomic_write
 from .engines import Engine, Generation, GenerationSettings, TransformersEngine, chat_prompts
 
@@ -67,9 +68,23 @@ def generate_responses(
     Raises:
         ValueError: For a bad shard, or an output that holds answers to other queries or was generated with other
             settings.
+        OutputLockedError: If another live process is writing ``output_path``.
     """
     settings = settings or GenerationSettings()
     todo_ids = shard_ids(len(queries), shard, ids)
+    with lock_beside(output_path):
+        return _generate_locked(engine, queries, output_path, settings, todo_ids, show_progress)
+
+
+def _generate_locked(
+    engine: Engine,
+    queries: list[str],
+    output_path: str,
+    settings: GenerationSettings,
+    todo_ids: list[int],
+    show_progress: bool,
+) -> list[dict[str, Any]]:
+    """:func:`generate_responses` once it holds the output's lock."""
     done = _read_rows(output_path, queries)
     record = _settings_record(engine, settings)
     recorded = _check_settings(output_path, record, has_rows=bool(done))

@@ -1,7 +1,7 @@
 """One writer per output: an exclusive lock on a hidden file beside it (``.NAME.lock``), held while a run writes.
 
 The lock is the operating system's (``flock``): it is released when the process ends however it ends, so the lock
-file a killed run leaves behind never blocks a rerun. The file holds the holder's process id and host, named in the
+file a killed run leaves behind never blocks a rerun (a run that ends normally removes it). The file holds the holder's process id and host, named in the
 error a second writer gets. POSIX only; elsewhere the lock is a no-op (logged once).
 """
 
@@ -28,6 +28,14 @@ within a process (the CLI takes it before loading a model, the library again whe
 
 class OutputLockedError(OSError):
     """Another live process holds the output's lock."""
+
+
+def _same_file(handle: IO[str], path: Path) -> bool:
+    """Whether ``path`` still names the file ``handle`` has open."""
+    try:
+        return os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino
+    except FileNotFoundError:
+        return False
 
 
 def lock_beside(output: str | os.PathLike, part: str = "") -> OutputLock:
@@ -64,17 +72,21 @@ class OutputLock:
             self.file = handle
             return self
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held open for the lock's lifetime
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            handle.close()
-            raise OutputLockedError(
-                f"{self.what} is being written by {holder} (lock {self.path}): wait for that run to end or stop it; "
-                "a run that was killed releases its lock by itself"
-            ) from None
+        while True:
+            handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held open for the lock's lifetime
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "another process"
+                handle.close()
+                raise OutputLockedError(
+                    f"{self.what} is being written by {holder} (lock {self.path}): wait for that run to end or stop "
+                    "it; a run that was killed releases its lock by itself"
+                ) from None
+            if _same_file(handle, self.path):
+                break
+            handle.close()  # the holder removed the file as we opened it: lock the new one
         handle.seek(0)
         handle.truncate()
         handle.write(f"process {os.getpid()} on {socket.gethostname()}\n")
@@ -84,13 +96,14 @@ class OutputLock:
         return self
 
     def release(self) -> None:
-        """Releases the lock (the file stays: removing it could race with a run that is opening it)."""
+        """Releases the lock and removes its file (a run opening it meanwhile sees that and locks a new one)."""
         if self.file is None:
             return
         handle, holders = _HELD.pop(self.path)
         if holders > 1:
             _HELD[self.path] = (handle, holders - 1)
         else:
+            self.path.unlink(missing_ok=True)  # still held: nobody else can have locked this file
             handle.close()  # closing the descriptor releases the flock
         self.file = None
 
