@@ -6,21 +6,64 @@ next to self-contained saved models like the module itself, so it imports only t
 
 from __future__ import annotations
 
+import copy
+import logging
+import threading
 from collections.abc import Sequence
 
 import torch
-from transformers import GenerationConfig
+from transformers import GenerationConfig, PreTrainedModel
 
+from .backbones import load_backbone
 from .inputs import validate_texts
+
+logger = logging.getLogger(__name__)
+
+
+_COPYING = threading.Lock()
 
 
 class DecodingMixin:
-    """Text out of embeddings: :meth:`decode` generates from the soft prompt R(h), :meth:`logit_lens` reads h."""
+    """Text out of embeddings: :meth:`decode` generates from the soft prompt R(h), :meth:`logit_lens` reads h.
 
-    def _run(self, texts: Sequence[str], prompt: str | None) -> dict[str, torch.Tensor]:
+    Both read in float32. When the machine chose bf16 for the backbone (a CPU with fast bf16, no ``dtype`` given),
+    encoding keeps it, but decoding and the lens run a float32 copy of the backbone, made on first use: greedy bf16
+    answers change with the texts decoded beside them and so from run to run (measured on the default model: 6 of 8
+    decodings differed between alone and batched in bf16, 0 of 8 in float32, and float32 batched was faster than bf16
+    one text at a time). A dtype the user gave is used as given.
+    """
+
+    def reading_backbone(self) -> PreTrainedModel:
+        """The backbone :meth:`decode` and :meth:`logit_lens` run: the loaded one, or its float32 copy (see above)."""
+        backbone = self.backbone
+        if not self.dtype_chosen_here or backbone.dtype == torch.float32:
+            return backbone
+        with _COPYING:
+            reader = self.__dict__.get("_float32_backbone")  # not a submodule: never saved, trained or moved
+            if reader is None:
+                logger.info("Decoding loads a float32 copy of the bf16 backbone, so that answers do not depend on "
+                            "their batch (pass model_kwargs={'dtype': 'bfloat16'} to decode in bf16 instead)")  # fmt: skip
+                reader = self._float32_copy()
+                self.__dict__["_float32_backbone"] = reader
+            if reader.device != backbone.device:
+                reader.to(backbone.device)
+        return reader
+
+    def _float32_copy(self) -> PreTrainedModel:
+        """The backbone loaded again in float32 from where it came (the float32 model's own answers), else, for a
+        backbone given as an object, its weights upcast (bf16-rounded values, computed in float32)."""
+        source = getattr(self, "backbone_source", None)
+        if source is None:
+            return copy.deepcopy(self.backbone).float().eval()
+        path, model_kwargs = source
+        return load_backbone(path, {**model_kwargs, "dtype": torch.float32})[0]
+
+    def _run(self, texts: Sequence[str], prompt: str | None, backbone: PreTrainedModel) -> tuple[torch.Tensor, ...]:
+        """The compression states h (b, K, H) and soft prompts R(h) (b, K, H) of ``texts``, through ``backbone``."""
         device = self.compression_tokens.device
         features = {k: v.to(device) for k, v in self.preprocess(texts, prompt=prompt).items()}
-        return self.forward(features)
+        states = self.compression_states(features["input_ids"], features["attention_mask"], backbone=backbone)
+        return states, self.reconstruction(states.to(self.reconstruction.weight.dtype))
 
     @torch.inference_mode()
     def decode(
@@ -28,7 +71,8 @@ class DecodingMixin:
     ) -> list[str]:
         """Generates text from each embedding's soft prompt R(h) with the frozen backbone.
 
-        Greedy, batched, with KV cache, stopping at the backbone's own EOS.
+        Greedy, batched, with KV cache, stopping at the backbone's own EOS; in float32 unless a dtype was given (see
+        the class), so a text decodes the same alone and in any batch.
 
         Args:
             texts: The texts to encode and decode.
@@ -43,8 +87,9 @@ class DecodingMixin:
         _check_count("batch_size", batch_size)
         _check_count("max_new_tokens", max_new_tokens, MAX_NEW_TOKENS)
         decoded: list[str] = []
+        backbone = self.reading_backbone()
         for start in range(0, len(texts), batch_size):
-            soft_prompt = self._run(texts[start : start + batch_size], prompt)["soft_prompt"]  # (b, N, H)
+            _, soft_prompt = self._run(texts[start : start + batch_size], prompt, backbone)  # (b, N, H)
             decoded += self.generate_from_soft_prompt(soft_prompt, max_new_tokens)
         return decoded
 
@@ -61,8 +106,9 @@ class DecodingMixin:
                 f"soft_prompt must have shape (batch, tokens, {self.hidden_size}) like forward()'s 'soft_prompt', "
                 f"got {tuple(soft_prompt.shape)}"
             )
-        embeds = soft_prompt.to(self.backbone.dtype)
-        eos = self.backbone.generation_config.eos_token_id  # all of the model's end ids
+        backbone = self.reading_backbone()
+        embeds = soft_prompt.to(backbone.dtype)
+        eos = backbone.generation_config.eos_token_id  # all of the model's end ids
         eos = eos if eos is not None else self.tokenizer.eos_token_id
         config = GenerationConfig(
             max_new_tokens=max_new_tokens,
@@ -72,7 +118,7 @@ class DecodingMixin:
             pad_token_id=self.tokenizer.pad_token_id,
         )
         attention_mask = torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device)  # (B, N)
-        ids = self.backbone.generate(inputs_embeds=embeds, attention_mask=attention_mask, generation_config=config)
+        ids = backbone.generate(inputs_embeds=embeds, attention_mask=attention_mask, generation_config=config)
         # ids: (B, T), only the new tokens when generating from embeddings
         return [text.strip() for text in self.tokenizer.batch_decode(ids, skip_special_tokens=True)]
 
@@ -113,10 +159,10 @@ class DecodingMixin:
 
     def _lens_scores(self, texts: Sequence[str], prompt: str | None, batch_size: int, log: bool) -> torch.Tensor:
         """(B, V): mean over the N positions of the LM head's log-probabilities (``log``) or probabilities."""
-        rows = []
+        rows, backbone = [], self.reading_backbone()
         for start in range(0, len(texts), batch_size):
-            states = self._run(texts[start : start + batch_size], prompt)["compression_states"]  # (b, N, H)
-            logp = self.backbone.get_output_embeddings()(states).float().log_softmax(-1)  # (b, N, V)
+            states, _ = self._run(texts[start : start + batch_size], prompt, backbone)  # (b, N, H)
+            logp = backbone.get_output_embeddings()(states).float().log_softmax(-1)  # (b, N, V)
             rows.append(logp.mean(dim=1) if log else logp.exp().mean(dim=1))
         return torch.cat(rows)
 

@@ -118,6 +118,7 @@ class LLM2VecGen(SavedHeadMixin, DecodingMixin, InputModule):
             self.backbone_name_or_path = os.path.abspath(expanded) if local else backbone
             backbone, loaded_tokenizer = load_backbone(self.backbone_name_or_path, model_kwargs)
             tokenizer = tokenizer or loaded_tokenizer
+            self.backbone_source = (self.backbone_name_or_path, dict(model_kwargs or {}))  # to load it again
         else:
             if tokenizer is None:
                 raise ValueError("Pass the backbone's `tokenizer` together with a backbone model object.")
@@ -254,7 +255,9 @@ class LLM2VecGen(SavedHeadMixin, DecodingMixin, InputModule):
 
     # ----------------------------------------------------------------------------------------------------------------
     # Forward
-    def compression_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def compression_states(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, backbone: PreTrainedModel | None = None
+    ) -> torch.Tensor:
         """Final-layer hidden states at the compression-token positions.
 
         While the compression tokens train, the text before them runs without autograd and the tokens attend to its
@@ -263,17 +266,18 @@ class LLM2VecGen(SavedHeadMixin, DecodingMixin, InputModule):
         Args:
             input_ids: (B, L) left-padded ids whose last N positions are compression-token slots.
             attention_mask: (B, L).
+            backbone: Another copy of the backbone to run (decoding's float32 copy); None: ``self.backbone``.
 
         Returns:
             h: (B, K, H) in the backbone's dtype, K = ``num_encoded_tokens`` (usually N).
         """
-        n = self.num_tokens
-        embeds = self.backbone.get_input_embeddings()(input_ids[:, :-n])  # (B, L-N, H)
+        n, backbone = self.num_tokens, backbone or self.backbone
+        embeds = backbone.get_input_embeddings()(input_ids[:, :-n])  # (B, L-N, H)
         tokens = self.compression_tokens.to(embeds.dtype).expand(input_ids.shape[0], -1, -1)  # (B, N, H)
         if self.prefix_cache and torch.is_grad_enabled() and self.compression_tokens.requires_grad:
-            states = states_after_fixed_prefix(self.backbone, embeds, tokens, attention_mask)  # (B, N, H)
+            states = states_after_fixed_prefix(backbone, embeds, tokens, attention_mask)  # (B, N, H)
         else:
-            states = hidden_states(self.backbone, attention_mask, inputs_embeds=torch.cat([embeds, tokens], dim=1))
+            states = hidden_states(backbone, attention_mask, inputs_embeds=torch.cat([embeds, tokens], dim=1))
         return states[:, -self.num_encoded_tokens :]  # (B, K, H)
 
     def forward(self, features: dict[str, torch.Tensor], **kwargs: Any) -> dict[str, torch.Tensor]:
