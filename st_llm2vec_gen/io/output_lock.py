@@ -1,8 +1,9 @@
 """One writer per output: an exclusive lock on a hidden file beside it (``.NAME.lock``), held while a run writes.
 
 The lock is the operating system's (``flock``): it is released when the process ends however it ends, so the lock
-file a killed run leaves behind never blocks a rerun (a run that ends normally removes it). The file holds the holder's process id and host, named in the
-error a second writer gets. POSIX only; elsewhere the lock is a no-op (logged once).
+file a killed run leaves behind never blocks a rerun (a run that ends normally removes it). The file holds the
+holder's process id and host, named in the error a second writer gets. POSIX only; elsewhere the lock is a no-op
+(with a warning).
 """
 
 from __future__ import annotations

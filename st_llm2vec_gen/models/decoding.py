@@ -41,8 +41,10 @@ class DecodingMixin:
         with _COPYING:
             reader = self.__dict__.get("_float32_backbone")  # not a submodule: never saved, trained or moved
             if reader is None:
-                logger.info("Decoding loads a float32 copy of the bf16 backbone, so that answers do not depend on "
-                            "their batch (pass model_kwargs={'dtype': 'bfloat16'} to decode in bf16 instead)")  # fmt: skip
+                logger.info(
+                    "Decoding loads a float32 copy of the bf16 backbone, so that answers do not depend on their "
+                    "batch (pass model_kwargs={'dtype': 'bfloat16'} to decode in bf16 instead)"
+                )
                 reader = self._float32_copy()
                 self.__dict__["_float32_backbone"] = reader
             if reader.device != backbone.device:
