@@ -1,4 +1,4 @@
-"""The ``llm2vec-gen`` command: generate, train, encode, decode, convert and evaluate, thin over the library.
+"""The ``llm2vec-gen`` command: generate, train, encode, decode, convert, evaluate and serve, thin over the library.
 
 Exit codes: 0 success, 1 a problem with the input (message on stderr, no stack trace), 2 bad command-line usage.
 """
@@ -185,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ..models.backbones import EMBEDDED_BACKBONE
     from .evaluate import add_evaluate
     from .ray import add_ray_options
+    from .serve import add_serve
 
     parser = argparse.ArgumentParser(prog="llm2vec-gen", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -252,6 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--overwrite", action="store_true", help="replace files in a non-empty DST")
     conv.set_defaults(run=_convert)
     add_evaluate(sub)
+    add_serve(sub)
     return parser
 
 
