@@ -80,13 +80,15 @@ def main() -> None:
 
     from st_llm2vec_gen import LLM2VecGenLoss
     from st_llm2vec_gen.models.backbones import fast_cpu_bf16
-    from st_llm2vec_gen.training.run import with_prompt
+    from st_llm2vec_gen.models.inputs import with_prompt
+    from st_llm2vec_gen.training.dataset import split_prompt
     from st_llm2vec_gen.training.teachers import SelfTeacher
 
     print(f"fast bf16 detected: {fast_cpu_bf16()}")
     fp32 = _model("float32")
     raw = load_texts("pairs", args.batch_size * args.batches, args.seed)
-    queries = with_prompt([q for q, _ in raw], fp32.prompts["query"], fp32.prompts.values())
+    prompts, query_prompt = fp32.prompts, fp32.prompts["query"]  # queries stored without a prompt get the query one
+    queries = [q if split_prompt(q, prompts)[0] else with_prompt(query_prompt, q) for q, _ in raw]
     pairs = list(zip(queries, [r for _, r in raw]))
     labels = dict(zip([r for _, r in pairs], SelfTeacher(fp32[0]).encode([r for _, r in pairs])))
     grouped = _batches(pairs, args.batch_size, True, args.seed)

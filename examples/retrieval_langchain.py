@@ -40,20 +40,25 @@ COSINE = {
 }  # inner product of unit vectors
 
 
-def passages() -> list[Document]:
-    """The bundled Wikipedia passages; ``id`` is the passage's index, the text alone is embedded."""
+def passages(every: int = 1) -> list[Document]:
+    """The bundled Wikipedia passages (every ``every``-th one); ``id`` is the passage's index, the text alone is
+    embedded."""
     rows = read_squad_passages(BUNDLED_DATA)
-    return [Document(page_content=r["text"], metadata={"id": i, "title": r["title"]}) for i, r in enumerate(rows)]
+    return [
+        Document(page_content=r["text"], metadata={"id": i, "title": r["title"]})
+        for i, r in enumerate(rows)
+        if i % every == 0
+    ]
 
 
-def build_or_load(index: str, embeddings) -> FAISS:
+def build_or_load(index: str, embeddings, every: int = 1) -> FAISS:
     """Loads the saved index, or builds it from the passages and saves it (to a temporary folder, then renamed)."""
     if os.path.isdir(index):
         print(f"Loaded the index from {index}")
         # Our own pickle. The scoring options are not saved with the index: give them again, or the questions are
         # no longer normalised and the scores stop being cosines.
         return FAISS.load_local(index, embeddings, allow_dangerous_deserialization=True, **COSINE)
-    documents = passages()
+    documents = passages(every)
     store = FAISS.from_documents(documents, embeddings, **COSINE)
     parent = os.path.dirname(os.path.abspath(index))
     tmp = tempfile.mkdtemp(prefix=".index-", dir=parent)
@@ -73,11 +78,12 @@ def main() -> None:
     parser.add_argument("--index", default="langchain-faiss", help="index folder: built if absent, else loaded")
     parser.add_argument("--k", type=int, default=3, help="passages to show per question")
     parser.add_argument("--query", action="append", help="your own question (repeatable); default: three samples")
+    parser.add_argument("--every", type=int, default=1, help="index every N-th passage only (a quicker first try)")
     args = parser.parse_args()
 
     # A langchain_huggingface.HuggingFaceEmbeddings whose embed_query/embed_documents apply the model's saved
     # "query"/"document" instructions (same vectors as encode_query/encode_document).
-    store = build_or_load(args.index, langchain_embeddings(args.model))
+    store = build_or_load(args.index, langchain_embeddings(args.model), args.every)
     questions = [(q, None) for q in args.query] if args.query else QUESTIONS
 
     correct = 0

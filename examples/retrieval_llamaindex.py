@@ -36,23 +36,24 @@ QUESTIONS = [
 ]
 
 
-def passages() -> list[TextNode]:
-    """The bundled Wikipedia passages as nodes; ``id`` is the passage's index, the text alone is embedded (LlamaIndex
-    would otherwise embed the metadata with it)."""
+def passages(every: int = 1) -> list[TextNode]:
+    """The bundled Wikipedia passages (every ``every``-th one) as nodes; ``id`` is the passage's index, the text alone
+    is embedded (LlamaIndex would otherwise embed the metadata with it)."""
     rows = read_squad_passages(BUNDLED_DATA)
     return [
         TextNode(text=r["text"], metadata={"id": i, "title": r["title"]}, excluded_embed_metadata_keys=["id", "title"])
         for i, r in enumerate(rows)
+        if i % every == 0
     ]
 
 
-def build_or_load(index: str) -> VectorStoreIndex:
+def build_or_load(index: str, every: int = 1) -> VectorStoreIndex:
     """Loads the persisted index, or builds it from the passages and persists it (to a temporary folder, renamed)."""
     if os.path.isdir(index):
         print(f"Loaded the index from {index}")
         store = FaissVectorStore.from_persist_dir(index)
         return load_index_from_storage(StorageContext.from_defaults(vector_store=store, persist_dir=index))
-    nodes = passages()
+    nodes = passages(every)
     dim = len(Settings.embed_model.get_text_embedding("dimension probe"))
     store = FaissVectorStore(faiss_index=faiss.IndexFlatIP(dim))  # unit-length vectors: inner product = cosine
     built = VectorStoreIndex(nodes, storage_context=StorageContext.from_defaults(vector_store=store))
@@ -73,12 +74,13 @@ def main() -> None:
     parser.add_argument("--index", default="llamaindex-faiss", help="index folder: built if absent, else loaded")
     parser.add_argument("--k", type=int, default=3, help="passages to show per question")
     parser.add_argument("--query", action="append", help="your own question (repeatable); default: three samples")
+    parser.add_argument("--every", type=int, default=1, help="index every N-th passage only (a quicker first try)")
     args = parser.parse_args()
 
     # A llama_index HuggingFaceEmbedding with the model's saved "query"/"document" instructions (without them,
     # LlamaIndex would embed queries and texts with no instruction at all); vectors normalised.
     Settings.embed_model = llamaindex_embedding(args.model)
-    retriever = build_or_load(args.index).as_retriever(similarity_top_k=args.k)
+    retriever = build_or_load(args.index, args.every).as_retriever(similarity_top_k=args.k)
     questions = [(q, None) for q in args.query] if args.query else QUESTIONS
 
     correct = 0
