@@ -137,11 +137,13 @@ class TransformersEngine:
     def from_pretrained(cls, backbone: str, dtype: str | None = None, device: str | None = None) -> TransformersEngine:
         """Loads a backbone (hub id, local directory, ``.gguf`` file or the embedded one) onto ``device``.
 
-        ``device`` defaults to CUDA when available, else the CPU.
+        ``device`` defaults to CUDA when available, else the CPU. ``dtype`` defaults to float32, not to the machine's
+        encoding format: in bf16 a greedy answer changes with the queries batched beside it (21 of 32 corpus queries
+        at batch 32, measured), in float32 none did; ask for ``"bfloat16"`` where throughput matters more.
         """
         from ..models.backbones import load_backbone
 
-        model, tokenizer = load_backbone(backbone, {"dtype": dtype} if dtype else None)
+        model, tokenizer = load_backbone(backbone, {"dtype": dtype or "float32"})
         model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         return cls(model, tokenizer)
 

@@ -91,9 +91,10 @@ def _generate_locked(
     todo = [i for i in todo_ids if i not in done]
     logger.info("%d of %d queries already answered in %s", len(todo_ids) - len(todo), len(todo_ids), output_path)
     initial = len(todo_ids) - len(todo)
+    per_call = settings.batch_size * (1 if settings.do_sample else getattr(engine, "batches_per_call", 1))
     with tqdm(total=len(todo_ids), initial=initial, disable=not show_progress, desc="Generating") as bar:
-        for start in range(0, len(todo), settings.batch_size):
-            batch = todo[start : start + settings.batch_size]
+        for start in range(0, len(todo), per_call):
+            batch = todo[start : start + per_call]
             seeded = replace(settings, seed=settings.seed + batch[0])
             generations = _answer_batch(engine, [queries[i] for i in batch], seeded)
             if not recorded:  # only now: a run that fails before its first answer leaves no settings behind
