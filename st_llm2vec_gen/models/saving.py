@@ -129,7 +129,7 @@ class SavedHeadMixin:
             raise FileNotFoundError(f"{model_name_or_path} has no {WEIGHTS_NAME} with the LLM2Vec-Gen weights.")
         return config, shape, read_weights(weights_path)
 
-    def load_head(self, path: str, resize_tokens: bool = False) -> None:
+    def load_head(self, path: str, resize_tokens: bool = False, fresh_alignment: bool = False) -> None:
         """Copies the head (compression tokens, R, A) of a saved model or training checkpoint into this module; the
         backbone stays as loaded. Used to resume (:class:`~st_llm2vec_gen.LLM2VecGenTrainer`) and to start a run
         from a saved head (``TrainConfig.init_from``).
@@ -139,6 +139,8 @@ class SavedHeadMixin:
             resize_tokens: Accept a head saved with another number of compression tokens: its last
                 ``min(N_saved, N)`` tokens become this module's last ones; any tokens before them keep this module's
                 fresh initial values. R and A are shared by all tokens and load as they are.
+            fresh_alignment: Keep this module's fresh A (e.g. for a teacher of another width): only the tokens and
+                R are read.
 
         Raises:
             FileNotFoundError: If ``path`` holds no LLM2Vec-Gen head.
@@ -153,6 +155,9 @@ class SavedHeadMixin:
             tokens = self.compression_tokens.detach().clone()  # (N, H): fresh values for the tokens not saved
             tokens[-keep:] = saved[-keep:].to(tokens.dtype)
             weights = {**weights, "compression_tokens": tokens}
+        if fresh_alignment:
+            own = self.trainable_state_dict()
+            weights = {**weights, **{k: v.detach().clone() for k, v in own.items() if k.startswith("alignment.")}}
         self.load_trainable_state(weights)
 
     def load_trainable_state(self, weights: dict[str, torch.Tensor]) -> None:

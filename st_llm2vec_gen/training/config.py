@@ -109,6 +109,8 @@ class TrainConfig:
         resize_tokens: With ``init_from``, start from a head saved with another number of compression tokens: its
             last ``min(N_saved, N)`` tokens are kept as this model's last ones, the others start fresh (R and A load
             as they are). For ablations of ``model.num_tokens``.
+        fresh_alignment: With ``init_from``, start the alignment projection A fresh (its width the teacher's): for a
+            teacher other than the one the head was trained against. The tokens and R load as saved.
         batch_size: Global batch size: split over devices and gradient accumulation, the same on 1 or 2 GPUs.
         max_steps: Optimizer steps to train.
         schedule_steps: Steps the linear decay is planned over (the paper: 20,000, stopped at 5,000); ``None``: decay
@@ -129,6 +131,7 @@ class TrainConfig:
     data: DataSettings = field(default_factory=DataSettings)
     init_from: str | None = None
     resize_tokens: bool = False
+    fresh_alignment: bool = False
     batch_size: int = 32
     max_steps: int = 5000
     schedule_steps: int | None = 20000
@@ -143,8 +146,9 @@ class TrainConfig:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if self.schedule_steps is not None and self.schedule_steps < self.max_steps:
             raise ValueError(f"schedule_steps ({self.schedule_steps}) must be at least max_steps ({self.max_steps})")
-        if self.resize_tokens and not self.init_from:
-            raise ValueError("resize_tokens adapts the head named by init_from: set init_from, or drop resize_tokens")
+        for name in ("resize_tokens", "fresh_alignment"):
+            if getattr(self, name) and not self.init_from:
+                raise ValueError(f"{name} adapts the head named by init_from: set init_from, or drop {name}")
         if self.dtype is not None:
             check_dtype(self.dtype)  # a typo fails here, before any model loads
         self.args = {**DEFAULT_ARGS, **self.args}

