@@ -235,14 +235,20 @@ def _at(path: tuple[str, ...], value: Any) -> dict[str, Any]:
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    """``over`` laid over ``base``: mappings merge key by key, anything else is replaced."""
+    """``over`` laid over ``base``: mappings merge key by key, anything else is replaced; a ``teacher`` of another
+    name replaces the base's whole teacher (its options belong to the teacher they were written for)."""
     merged = dict(base)
     for key, value in over.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
+        below = merged.get(key)
+        if isinstance(value, dict) and isinstance(below, dict) and not _other_teacher(key, below, value):
+            merged[key] = _merge(below, value)
         else:
             merged[key] = value
     return merged
+
+
+def _other_teacher(key: str, base: dict[str, Any], over: dict[str, Any]) -> bool:
+    return key == "teacher" and "name" in over and over["name"] != base.get("name")
 
 
 def read_recipe(path: str | Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:

