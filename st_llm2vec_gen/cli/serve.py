@@ -1,16 +1,11 @@
 """``llm2vec-gen serve``: an OpenAI-compatible embeddings server; its options come from
-:class:`~st_llm2vec_gen.serving.ServeSettings`.
-
-``python -m st_llm2vec_gen.cli.serve [options]`` runs the same command on its own.
-"""
+:class:`~st_llm2vec_gen.serving.ServeSettings`."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import gc
-import logging
-import sys
 
 from ..serving.settings import DEVICES, HOSTS, ServeSettings
 from .options import add_options, at_least, non_negative
@@ -46,24 +41,3 @@ def _serve(args: argparse.Namespace) -> None:
     # The process exits next: without this, collecting the torch/transformers import graph at exit took 1.5-2 s
     # here after a SIGTERM (over 10 s on a busy machine); frozen objects are left to the exit itself (0.2 s).
     gc.freeze()
-
-
-def main(argv: list[str] | None = None) -> int:
-    """The ``serve`` command alone, with ``llm2vec-gen``'s exit codes: 1 a problem with the input, 2 bad usage."""
-    parser = argparse.ArgumentParser(prog="llm2vec-gen serve", description=DESCRIPTION)
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    _add_options(parser)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s")
-    try:
-        args.run(args)
-    except (ValueError, TypeError, OSError, ImportError) as error:
-        if args.verbose:
-            raise
-        print(f"llm2vec-gen serve: error: {error}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

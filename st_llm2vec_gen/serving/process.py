@@ -1,6 +1,6 @@
 """The server in a child process: start it, wait until it is ready, stop it (tests, benchmarks, notebooks).
 
-The child runs ``python -m st_llm2vec_gen.cli.serve`` in its own session, so that stopping it can also clean up
+The child runs ``python -m st_llm2vec_gen.cli serve`` in its own session, so that stopping it can also clean up
 whatever LitServe processes a crash would leave behind (they share the session's process group).
 """
 
@@ -46,7 +46,7 @@ class ServerProcess:
         self.host, self.port = "127.0.0.1", port or free_port()
         self.url = f"http://{self.host}:{self.port}"
         self._log = tempfile.NamedTemporaryFile(prefix="llm2vec-gen-serve-", suffix=".log", delete=False)
-        command = [sys.executable, "-m", "st_llm2vec_gen.cli.serve", "--host", self.host, "--port", str(self.port)]
+        command = [sys.executable, "-m", "st_llm2vec_gen.cli", "serve", "--host", self.host, "--port", str(self.port)]
         self.process = subprocess.Popen(
             [*command, *args], stdout=self._log, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )

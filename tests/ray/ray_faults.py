@@ -8,6 +8,15 @@ import signal
 from st_llm2vec_gen.corpus.ray_encoding import RayEncoder
 
 
+def first_time(marker: str) -> bool:
+    """True for the first caller across all processes (it creates ``marker``), False after."""
+    try:
+        os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False
+    return True
+
+
 class FailsOnce(RayEncoder):
     """Raises on the first batch that holds ``fail_id``, the first time any actor sees it (a marker file records
     that it did): Ray must retry that batch."""
@@ -17,13 +26,8 @@ class FailsOnce(RayEncoder):
         self.fail_id, self.marker = fail_id, marker
 
     def __call__(self, batch):
-        if self.fail_id in batch.column(self.id_column).to_pylist():
-            try:
-                os.close(os.open(self.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-            except FileExistsError:
-                pass  # failed once already: succeed now
-            else:
-                raise RuntimeError(f"injected failure on the batch holding {self.fail_id!r}")
+        if self.fail_id in batch.column(self.id_column).to_pylist() and first_time(self.marker):
+            raise RuntimeError(f"injected failure on the batch holding {self.fail_id!r}")
         return super().__call__(batch)
 
 
@@ -36,11 +40,6 @@ class DiesOnce(RayEncoder):
         self.fail_id, self.marker = fail_id, marker
 
     def __call__(self, batch):
-        if self.fail_id in batch.column(self.id_column).to_pylist():
-            try:
-                os.close(os.open(self.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-            except FileExistsError:
-                pass  # died once already: succeed now
-            else:
-                os.kill(os.getpid(), signal.SIGKILL)
+        if self.fail_id in batch.column(self.id_column).to_pylist() and first_time(self.marker):
+            os.kill(os.getpid(), signal.SIGKILL)
         return super().__call__(batch)

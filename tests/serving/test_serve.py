@@ -145,7 +145,7 @@ def test_32_concurrent_clients_are_batched(tiny_server, tiny_model):
 
 
 def test_a_missing_model_fails_fast_with_exit_code_1():
-    command = [sys.executable, "-m", "st_llm2vec_gen.cli.serve", "--port", "18999", "--model", "/nonexistent/model"]
+    command = [sys.executable, "-m", "st_llm2vec_gen.cli", "serve", "--port", "18999", "--model", "/nonexistent/model"]
     missing = subprocess.run(command, capture_output=True, text=True, timeout=120, env=server_env())
     assert missing.returncode == 1 and "/nonexistent/model" in missing.stderr
 
