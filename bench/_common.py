@@ -133,6 +133,18 @@ def time_call(fn: Callable[[], Any], sync: Callable[[], None] = lambda: None) ->
     return time.perf_counter() - start
 
 
+def best_seconds(fn: Callable[[], Any], repeats: int, warmup: int = 1) -> float:
+    """The fastest of ``repeats`` timed calls of ``fn``, after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        fn()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
 def paired_rounds(
     fns: dict[str, Callable[[int], Any]], items: int, rounds: int, sync: Callable[[], None] = lambda: None
 ) -> dict[str, list[float]]:

@@ -25,7 +25,7 @@ import argparse
 import time
 
 import torch
-from _common import load_texts, median, print_hardware, print_table, tensor_mib
+from _common import best_seconds, load_texts, median, print_hardware, print_table, tensor_mib
 
 QUESTIONS = ["Where do polar bears live?", "What is the capital of France?", "How do vaccines work?"]
 
@@ -38,14 +38,7 @@ def peak(dtype: str, m: int, k: int = 576, n: int = 1536, repeats: int = 20) -> 
     else:
         a, b = torch.randn(m, k, dtype=getattr(torch, dtype)), torch.randn(k, n, dtype=getattr(torch, dtype))
         product = lambda: a @ b  # noqa: E731
-    for _ in range(3):
-        product()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        product()
-        best = min(best, time.perf_counter() - start)
-    return 2 * m * k * n / best / 1e9
+    return 2 * m * k * n / best_seconds(product, repeats, warmup=3) / 1e9
 
 
 def load_models() -> dict[str, tuple[object, str]]:

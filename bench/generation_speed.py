@@ -36,7 +36,7 @@ import time
 
 import torch
 import torch.nn.functional as F
-from _common import DATA, print_hardware, print_table
+from _common import DATA, best_seconds, print_hardware, print_table
 
 from st_llm2vec_gen.generation.engines import GenerationSettings, TransformersEngine, chat_prompts
 from st_llm2vec_gen.generation.fast_greedy import FastGreedy
@@ -87,16 +87,6 @@ def _products(model) -> list[tuple[int, int]]:
     return [(hidden, qkv), (attn.o_proj.weight.shape[1], hidden), (hidden, 2 * inner), (inner, hidden)]
 
 
-def _best_seconds(fn, repeats: int) -> float:
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
 def product_seconds(model, rows: int, dtype: torch.dtype, with_head: bool, repeats: int = 5) -> tuple[float, float]:
     """Best seconds of one step's products with ``rows`` rows (all layers, + lm_head if asked) and their FLOPs.
 
@@ -108,12 +98,12 @@ def product_seconds(model, rows: int, dtype: torch.dtype, with_head: bool, repea
     seconds = flops = 0.0
     for (k, n), count in [*((shape, layers) for shape in shapes), *([((hidden, vocab), 1)] if with_head else [])]:
         x, w = torch.randn(rows, k, dtype=dtype), torch.randn(n, k, dtype=dtype) * 0.02
-        best = _best_seconds(lambda x=x, w=w: F.linear(x, w), repeats)
+        best = best_seconds(lambda x=x, w=w: F.linear(x, w), repeats)
         if dtype == torch.bfloat16:
             try:
                 packed = torch.ops.mkldnn._reorder_linear_weight(w, rows)
                 run = lambda x=x, p=packed: torch.ops.mkldnn._linear_pointwise(x, p, None, "none", [], "")  # noqa: E731
-                best = min(best, _best_seconds(run, repeats))
+                best = min(best, best_seconds(run, repeats))
             except (AttributeError, RuntimeError):
                 pass
         seconds += best * count
@@ -135,7 +125,7 @@ def peaks(model, batch: int, prefill_rows: int) -> dict[str, float]:
 def read_bandwidth(repeats: int = 3) -> float:
     """Memory read bandwidth (GB/s): summing a 512 MiB buffer, best of ``repeats``, with this process's threads."""
     buffer = torch.ones(2**27)  # 512 MiB of fp32, far beyond any cache share
-    return 2**29 / _best_seconds(buffer.sum, repeats) / 1e9
+    return 2**29 / best_seconds(buffer.sum, repeats) / 1e9
 
 
 def workload_bytes(model, prompt_lengths: list[int], answer_lengths: list[int], batch: int) -> float:
