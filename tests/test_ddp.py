@@ -18,9 +18,9 @@ def test_torchrun_two_processes(llama_path, tmp_path):
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(
-        f"backbone: {llama_path}\ndata: {data}\noutput_dir: {tmp_path / 'out'}\nnum_tokens: 2\nmax_seq_length: 32\n"
-        "batch_size: 4\ncontrastive_weight: 0.1\nmax_steps: 3\nsave_steps: 2\nwarmup_steps: 0\nlogging_steps: 1\n"
-        "extra_args: {use_cpu: true}\n"
+        f"model: {{backbone: {llama_path}, num_tokens: 2, max_seq_length: 32}}\ndata: {data}\n"
+        "batch_size: 4\nloss: {contrastive_weight: 0.1}\nmax_steps: 3\n"
+        f"args: {{output_dir: {tmp_path / 'out'}, save_steps: 2, warmup_steps: 0, logging_steps: 1, use_cpu: true}}\n"
     )
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     log = tmp_path / "writes.tsv"
@@ -51,7 +51,7 @@ def test_torchrun_two_processes(llama_path, tmp_path):
     # own resume would load a second one per rank), and the teacher labels are read from output_dir, not recomputed.
     resumed = tmp_path / "resume.tsv"
     cmd[cmd.index(str(log))] = str(resumed)
-    cmd += ["--set", "max_steps=4", "--set", "resume_from_checkpoint=true"]
+    cmd += ["--set", "max_steps=4", "--set", "args.resume_from_checkpoint=true"]
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-4000:]
     assert _loads(resumed) == {"0": 1, "1": 1} and "Teacher self: embedding" not in result.stderr

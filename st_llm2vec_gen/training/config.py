@@ -5,7 +5,7 @@ A recipe is the module (``model``), the ``teacher``, the ``loss``, the ``data``,
 (``extends: base.yaml``, beside it): mappings merge key by key, the extending recipe's values win.
 
 Recipes written before these blocks existed (every setting at the top level: ``learning_rate``, ``teacher_kwargs``,
-``limit``, ``extra_args``, ...) still load: :data:`LEGACY_KEYS` says where each old key now lives.
+``limit``, ``extra_args``, ...) are refused with an error naming where each old key now lives.
 """
 
 from __future__ import annotations
@@ -172,12 +172,12 @@ class TrainConfig:
     @classmethod
     def from_yaml(cls, path: str, **overrides: Any) -> TrainConfig:
         """Reads a YAML recipe (and the recipes it ``extends``); unknown keys and wrongly typed values are an error
-        naming the field. ``overrides`` are dotted paths (``args.seed``, ``model.num_tokens``) or old flat names."""
+        naming the field. ``overrides`` are dotted paths (``args.seed``, ``model.num_tokens``)."""
         return cls.from_dict(_merge(read_recipe(path), _nested(overrides)), source=path)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str = "TrainConfig") -> TrainConfig:
-        """Builds a config from nested values, or from a recipe's flat, older form (:data:`LEGACY_KEYS`)."""
+        """Builds a config from nested values (dotted keys and the ``teacher: NAME``, ``data: PATHS`` shorthands)."""
         return build(cls, _nested(values), source)
 
 
@@ -196,36 +196,50 @@ def _check_args(args: dict[str, Any]) -> None:
             args[key] = coerce(hints[key], value, f"args.{key}")
 
 
-LEGACY_KEYS: dict[str, tuple[str, str]] = {
-    **{k: ("args", k) for k in ("learning_rate", "warmup_steps", "gradient_accumulation_steps", "bf16",
-                                "activation_checkpointing", "logging_steps", "save_steps", "save_total_limit", "seed",
-                                "output_dir", "resume_from_checkpoint")},
-    **{k: ("loss", k) for k in ("alignment_weight", "reconstruction_weight", "contrastive_weight", "temperature",
-                                "query_target_weight")},
-    **{k: ("data", k) for k in ("limit", "query_prompt", "group_by_length")},
-    **{k: ("model", k) for k in (f.name for f in dataclasses.fields(LLM2VecGenConfig))},
-    "teacher_kwargs": ("teacher", "kwargs"), "teacher_prompt": ("teacher", "prompt"),
-    "teacher_normalized": ("teacher", "normalized"),
+BLOCKS: dict[str, type] = {
+    "model": LLM2VecGenConfig, "teacher": TeacherSettings, "loss": LossSettings, "data": DataSettings,
 }  # fmt: skip
-"""Where each top-level key of the older, flat recipes now lives (``extra_args`` joins ``args``)."""
+"""The recipe's blocks and the settings class each one builds (``args`` is checked by :func:`_check_args`)."""
 
 
 def _nested(values: dict[str, Any]) -> dict[str, Any]:
-    """Flat, shorthand and dotted keys (``limit``, ``teacher: self``, ``args.seed``) in their blocks."""
+    """Shorthand and dotted keys (``teacher: self``, ``data: file.jsonl``, ``args.seed``) in their blocks.
+
+    Raises:
+        ValueError: For a top-level key of the old flat recipe form, naming where it lives now.
+    """
     out: dict[str, Any] = {}
     for key, value in values.items():
-        if key == "extra_args":
-            path: tuple[str, ...] = ("args",)
-        elif key in LEGACY_KEYS:
-            path = LEGACY_KEYS[key]
-        else:
-            path = tuple(key.split("."))
+        path = tuple(key.split("."))
+        if len(path) == 1:
+            _refuse_flat(key)
         if path == ("teacher",) and isinstance(value, str):
             value = {"name": value}
         if path == ("data",) and isinstance(value, (str, list)):
             value = {"paths": [value] if isinstance(value, str) else value}
         out = _merge(out, _at(path, value))
     return out
+
+
+def _refuse_flat(key: str) -> None:
+    """Refuses a top-level key that belongs in a block (the flat recipes written before the blocks existed)."""
+    from sentence_transformers import SentenceTransformerTrainingArguments
+
+    if key in {f.name for f in dataclasses.fields(TrainConfig)}:
+        return
+    place = "args" if key == "extra_args" else None
+    for block, settings in BLOCKS.items():
+        names = {f.name for f in dataclasses.fields(settings)}
+        name = key.removeprefix("teacher_") if block == "teacher" else key
+        if name in names:
+            place = f"{block}.{name}"
+    if place is None and key in {f.name for f in dataclasses.fields(SentenceTransformerTrainingArguments)}:
+        place = f"args.{key}"
+    if place is not None:
+        raise ValueError(
+            f"`{key}` is a key of the old flat recipe form: write it as `{place}` (under a `{place.split('.')[0]}:` "
+            "block). See training/recipes/qwen3-8b.yaml for the form."
+        )
 
 
 def _at(path: tuple[str, ...], value: Any) -> dict[str, Any]:

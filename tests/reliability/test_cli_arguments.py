@@ -28,8 +28,10 @@ def queries(tmp_path) -> Path:
 @pytest.fixture()
 def recipe(tmp_path, llama_path) -> Path:
     pairs = write(tmp_path / "pairs.jsonl", json.dumps({"query": "q?", "response": "an answer"}) + "\n")
-    settings = f"backbone: {llama_path}\ndata: {pairs}\noutput_dir: {tmp_path / 'run'}\nnum_tokens: 2\n"
-    return write(tmp_path / "recipe.yaml", settings + "max_seq_length: 32\nbatch_size: 1\nmax_steps: 1\n")
+    settings = f"model: {{backbone: {llama_path}, num_tokens: 2, max_seq_length: 32}}\ndata: {pairs}\n"
+    return write(
+        tmp_path / "recipe.yaml", settings + f"args: {{output_dir: {tmp_path / 'run'}}}\nbatch_size: 1\nmax_steps: 1\n"
+    )
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -99,8 +101,12 @@ def test_generate_missing_required_option(cli, tmp_path):
         ("max_steps: [1\n", "is not valid YAML"),
         ("- a list\n", "must hold a mapping of settings"),
         ("learning_rte: 0.1\n", "unknown settings ['learning_rte']"),
+        (
+            "learning_rate: 0.1\n",
+            "`learning_rate` is a key of the old flat recipe form: write it as `args.learning_rate`",
+        ),
         ("max_steps: many\n", "max_steps must be int, got 'many'"),
-        ("num_tokens: 0\n", "num_tokens must be >= 1"),
+        ("model: {num_tokens: 0}\n", "num_tokens must be >= 1"),
         ("dtype: bfloat17\n", "Unknown backbone dtype 'bfloat17'"),
         ("batch_size: -4\n", "batch_size must be positive"),
     ],
@@ -119,10 +125,10 @@ def test_train_missing_recipe(cli, tmp_path):
     ("override", "message"),
     [
         ("max_steps", "--set expects KEY=VALUE, got 'max_steps'"),
-        ("learning_rate=fast", "learning_rate must be float, got 'fast'"),
+        ("args.learning_rate=fast", "learning_rate must be float, got 'fast'"),
         ("model.num_tokens=64", "max_seq_length (32) must exceed num_tokens (64)"),
         ("data=/no/such/pairs.jsonl", "/no/such/pairs.jsonl"),
-        ("resume_from_checkpoint=/no/such/checkpoint-3", "is not a complete checkpoint"),
+        ("args.resume_from_checkpoint=/no/such/checkpoint-3", "is not a complete checkpoint"),
     ],
 )
 def test_train_bad_overrides(cli, recipe, override, message):
@@ -131,7 +137,7 @@ def test_train_bad_overrides(cli, recipe, override, message):
 
 
 def test_train_missing_backbone_path(cli, recipe, tmp_path):
-    code, err = cli("train", recipe, "--set", f"backbone={tmp_path / 'gone'}")
+    code, err = cli("train", recipe, "--set", f"model.backbone={tmp_path / 'gone'}")
     assert code == 1 and f"The backbone path {tmp_path / 'gone'} does not exist" in err
 
 

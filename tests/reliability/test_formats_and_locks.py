@@ -38,7 +38,9 @@ def test_encode_and_train_name_a_cut_gzip_file_in_one_line(tmp_path, cli, saved_
     code, err = cli("encode", "--model", saved_model, "--input", path, "--output", tmp_path / "out")
     assert code == 1 and "texts.jsonl.gz" in err and "cut short" in err
     recipe = tmp_path / "recipe.yaml"
-    recipe.write_text(f"backbone: {llama_path}\ndata: {path}\noutput_dir: {tmp_path / 'run'}\nnum_tokens: 2\n")
+    recipe.write_text(
+        f"model: {{backbone: {llama_path}, num_tokens: 2}}\ndata: {path}\nargs: {{output_dir: {tmp_path / 'run'}}}\n"
+    )
     code, err = cli("train", recipe)
     assert code == 1 and "texts.jsonl.gz" in err and "cut short" in err
 

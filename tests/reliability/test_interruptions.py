@@ -30,9 +30,10 @@ def write_recipe(folder: Path, backbone: str, output_dir: Path) -> Path:
     (folder / "pairs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     recipe = folder / f"{output_dir.name}.yaml"
     recipe.write_text(
-        f"backbone: {backbone}\ndata: {folder / 'pairs.jsonl'}\noutput_dir: {output_dir}\nnum_tokens: 2\n"
-        "max_seq_length: 32\nbatch_size: 2\nmax_steps: 24\nschedule_steps: null\nsave_steps: 4\nwarmup_steps: 2\n"
-        "learning_rate: 0.01\nlogging_steps: 1\nsave_total_limit: 3\nextra_args: {use_cpu: true}\n"
+        f"model: {{backbone: {backbone}, num_tokens: 2, max_seq_length: 32}}\ndata: {folder / 'pairs.jsonl'}\n"
+        "batch_size: 2\nmax_steps: 24\nschedule_steps: null\n"
+        f"args: {{output_dir: {output_dir}, save_steps: 4, warmup_steps: 2, learning_rate: 0.01, logging_steps: 1,\n"
+        "       save_total_limit: 3, use_cpu: true}\n"
     )
     return recipe
 
@@ -68,7 +69,7 @@ def test_train_killed_with_sigkill_resumes_to_the_uninterrupted_result(llama_pat
     assert process.wait(timeout=60) == -signal.SIGKILL  # killed mid-run, not finished
     assert not (tmp_path / "killed" / "final").exists()
 
-    resumed = TrainConfig.from_yaml(str(recipe), resume_from_checkpoint=True)
+    resumed = TrainConfig.from_yaml(str(recipe), **{"args.resume_from_checkpoint": True})
     assert resume_point(resumed) is not None
     train(resumed)
     assert_same_head(head(tmp_path / "killed"), head(tmp_path / "reference"))
@@ -87,7 +88,7 @@ def test_an_incomplete_checkpoint_is_skipped_on_resume(llama_path, tmp_path):
     partial.mkdir()
     shutil.copy(tmp_path / "reference" / "checkpoint-20" / "model.safetensors", partial)
 
-    config = TrainConfig.from_yaml(str(write_recipe(tmp_path, llama_path, run)), resume_from_checkpoint=True)
+    config = TrainConfig.from_yaml(str(write_recipe(tmp_path, llama_path, run)), **{"args.resume_from_checkpoint": True})
     assert resume_point(config) == str(run / "checkpoint-16")
     train(config)
     assert_same_head(head(run), head(tmp_path / "reference"))
@@ -96,6 +97,6 @@ def test_an_incomplete_checkpoint_is_skipped_on_resume(llama_path, tmp_path):
 def test_resume_with_no_complete_checkpoint_starts_over(llama_path, tmp_path, caplog):
     run = tmp_path / "run"
     (run / "checkpoint-4").mkdir(parents=True)  # killed while writing the very first checkpoint
-    config = TrainConfig.from_yaml(str(write_recipe(tmp_path, llama_path, run)), resume_from_checkpoint=True)
+    config = TrainConfig.from_yaml(str(write_recipe(tmp_path, llama_path, run)), **{"args.resume_from_checkpoint": True})
     assert resume_point(config) is None
     assert "No complete checkpoint" in caplog.text

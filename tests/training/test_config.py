@@ -66,7 +66,7 @@ def test_resize_tokens_without_init_from_is_refused():
 
 def test_recipe_values_are_type_checked_and_module_keys_routed(tmp_path):
     recipe = tmp_path / "r.yaml"
-    recipe.write_text("learning_rate: 1e-3\nnum_tokens: 4\nmodel:\n  max_seq_length: 64\n")
+    recipe.write_text("args: {learning_rate: 1e-3}\nmodel.num_tokens: 4\nmodel:\n  max_seq_length: 64\n")
     config = TrainConfig.from_yaml(str(recipe), **{"model.backbone": "some/model"})
     assert config.args["learning_rate"] == 0.001  # YAML 1.1 reads 1e-3 as a string
     assert config.model == LLM2VecGenConfig(backbone="some/model", num_tokens=4, max_seq_length=64)
@@ -106,14 +106,26 @@ query_target_weight: 0.3
 """
 
 
-def test_an_old_flat_recipe_reads_as_its_nested_form(tmp_path):
-    """The flat form v9 was first written (and trained) in, and the committed nested one that extends v8."""
-    (tmp_path / "old.yaml").write_text(OLD_FLAT_V9)
-    old = TrainConfig.from_yaml(str(tmp_path / "old.yaml"))
-    assert old == TrainConfig.from_yaml(str(RECIPES_DIR / "smollm2-135m-cpu-v9.yaml"))
-    assert old.teacher == TeacherSettings("self", {"style": "summary"})
-    assert old.data == DataSettings(["training/data/corpus/responses.jsonl.gz"], 6407, old.data.query_prompt)
-    assert (old.output_dir, old.seed, old.args["learning_rate"], old.loss.query_target_weight) == (
+@pytest.mark.parametrize(
+    ("key", "place"),
+    [("limit", "data.limit"), ("teacher_kwargs", "teacher.kwargs"), ("learning_rate", "args.learning_rate"),
+     ("extra_args", "args"), ("num_tokens", "model.num_tokens"), ("contrastive_weight", "loss.contrastive_weight")],
+)  # fmt: skip
+def test_an_old_flat_recipe_is_refused_naming_the_new_key(tmp_path, key, place):
+    """The flat form v9 was first written in: each old top-level key gets an error that names its block."""
+    (tmp_path / "old.yaml").write_text(OLD_FLAT_V9 + "extra_args: {}\n")
+    with pytest.raises(ValueError, match=f"`{key}` is a key of the old flat recipe form: write it as `{place}`"):
+        TrainConfig.from_dict({key: 1})
+    with pytest.raises(ValueError, match="old flat recipe form"):
+        TrainConfig.from_yaml(str(tmp_path / "old.yaml"))
+
+
+def test_the_committed_v9_recipe_holds_what_its_flat_form_held():
+    """v9 was trained from a flat recipe; its committed nested form must say the same."""
+    config = TrainConfig.from_yaml(str(RECIPES_DIR / "smollm2-135m-cpu-v9.yaml"))
+    assert config.teacher == TeacherSettings("self", {"style": "summary"})
+    assert config.data == DataSettings(["training/data/corpus/responses.jsonl.gz"], 6407, config.data.query_prompt)
+    assert (config.output_dir, config.seed, config.args["learning_rate"], config.loss.query_target_weight) == (
         "outputs/smollm2-135m-v9", 4, 5e-4, 0.3)  # fmt: skip
 
 
