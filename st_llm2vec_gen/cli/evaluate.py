@@ -54,7 +54,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     from ..evaluation.report import markdown_report
     from ..models.atomic_files import atomic_write
     from ..models.saved_format import check_model_reference
-    from ..training.teachers import TeacherSettings
+    from ..training.teachers import SELF_TEACHER, TeacherSettings
 
     for path in (args.output, args.markdown):
         if path and Path(path).exists() and not args.overwrite:
@@ -62,7 +62,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     given = {f.name: getattr(args, f.name) for f in fields(EvaluationConfig) if f.name not in ("teacher", "sizes")}
     teacher = None
     if args.teacher is not None or args.teacher_kwargs is not None:
-        teacher = TeacherSettings(args.teacher or "self", args.teacher_kwargs or {})
+        teacher = TeacherSettings(args.teacher or SELF_TEACHER, args.teacher_kwargs or {})
     config = EvaluationConfig(
         **{**given, "model": check_model_reference(args.model, "model")},
         teacher=teacher,

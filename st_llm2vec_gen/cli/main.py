@@ -8,10 +8,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from dataclasses import asdict, fields
 
+from ..io.prompts import check_prompt_name
 from .options import add_options, devices, positive_int, shard
 
 logger = logging.getLogger("st_llm2vec_gen")
@@ -19,47 +19,18 @@ logger = logging.getLogger("st_llm2vec_gen")
 
 def _generate(args: argparse.Namespace) -> None:
     from ..generation.engines import GenerationSettings
-    from ..io.output_lock import lock_beside
+    from ..generation.run import EngineChoice, generate
     from ..io.records import read_queries
-    from ..models.atomic_files import check_writable
 
     queries = read_queries(args.queries, column=args.column)[: args.limit]  # checked before loading any model
     ids = _ids_where(args.queries, args.where, len(queries))
     settings = GenerationSettings(**{f.name: getattr(args, f.name) for f in fields(GenerationSettings)})
-    index, count = args.shard
-    output = args.output
-    if count > 1:  # one file per shard: parallel processes never append to the same file
-        root, ext = os.path.splitext(output)
-        output = f"{root}.shard-{index}-of-{count}{ext}"
-    if os.path.isdir(output):
-        raise IsADirectoryError(f"--output {output} is a folder: give the path of a .jsonl file")
-    check_writable(os.path.dirname(os.path.abspath(output)), "output folder")  # before loading the backbone
-    with lock_beside(output):  # a second run on the same output stops here, before loading anything
-        rows = _answer(args, queries, output, settings, (index, count), ids)
+    choice = EngineChoice(
+        kind=args.engine, backbone=args.backbone, dtype=args.dtype, device=args.device, fast_greedy=args.fast_greedy,
+        actors=args.actors, cpus_per_actor=args.cpus_per_actor, gpus_per_actor=args.gpus_per_actor,
+    )  # fmt: skip
+    output, rows = generate(choice, queries, args.output, settings, shard=args.shard, ids=ids)
     logger.info("%d responses in %s (%d cut at max_new_tokens)", len(rows), output, _truncated(rows))
-
-
-def _answer(args: argparse.Namespace, queries: list[str], output: str, settings, shard, ids) -> list[dict]:
-    """The response rows of ``generate``, from the engine ``--engine`` names."""
-    from ..generation.engines import TransformersEngine
-    from ..generation.fast_engine import cpu_engine
-    from ..generation.responses import generate_responses
-
-    if args.engine.startswith("ray"):
-        from .ray import generate_with_ray
-
-        rows = generate_with_ray(args, queries, output, settings, ids)
-    else:
-        if args.engine == "vllm":
-            from ..generation.engines import VLLMEngine
-
-            engine = VLLMEngine(args.backbone, **({"dtype": args.dtype} if args.dtype else {}))
-        else:
-            engine = TransformersEngine.from_pretrained(args.backbone, dtype=args.dtype, device=args.device)
-            if args.fast_greedy:
-                engine = cpu_engine(engine)
-        rows = generate_responses(engine, queries, output, settings, shard=shard, ids=ids)
-    return rows
 
 
 def _truncated(rows: list[dict]) -> int:
@@ -164,8 +135,7 @@ def _add_encode_options(cmd: argparse.ArgumentParser) -> None:
 def _decode(args: argparse.Namespace) -> None:
     texts = _read_texts(args)
     model = _load_model(args.model)
-    if args.prompt_name and args.prompt_name not in model.prompts:
-        raise ValueError(f"Unknown prompt name {args.prompt_name!r}; the model has {sorted(model.prompts)}")
+    check_prompt_name(model.prompts, args.prompt_name or None)  # "": no prompt
     prompt = model.prompts[args.prompt_name] if args.prompt_name else None
     lens = model[0].logit_lens(texts, prompt=prompt, top_k=args.top_k)  # first: a top_k above the vocabulary fails fast
     decoded = model[0].decode(texts, prompt=prompt, max_new_tokens=args.max_new_tokens)
@@ -185,6 +155,7 @@ def _convert(args: argparse.Namespace) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from ..generation.engines import GenerationSettings
+    from ..generation.run import ENGINES
     from ..models.backbones import EMBEDDED_BACKBONE
     from .evaluate import add_evaluate
     from .ray import add_ray_options
@@ -215,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="answer with transformers' generate on the CPU too (default: FastGreedy, same float32 "
                           "answers, faster)")  # fmt: skip
     gen.add_argument("--device", default=None, help="e.g. cuda:1 (default: cuda when available, else cpu)")
-    gen.add_argument("--engine", choices=("transformers", "vllm", "ray", "ray-vllm"), default="transformers",
+    gen.add_argument("--engine", choices=ENGINES, default="transformers",
                      help="vllm: hand generation to vLLM when installed (hub id or local dir backbones); ray: "
                           "Transformers in a Ray actor pool; ray-vllm: ray.data.llm's vLLM processor")  # fmt: skip
     add_ray_options(gen)

@@ -1,4 +1,4 @@
-"""The Ray Data paths of ``llm2vec-gen encode`` and ``generate`` (``--engine ray``): their options and runners.
+"""The Ray Data options of ``llm2vec-gen encode`` and ``generate`` (``--engine ray``), and the Ray path of ``encode``.
 
 Both connect to the cluster named by ``$RAY_ADDRESS`` (e.g. ``ray://head:10001`` or ``auto``), else start a local one.
 """
@@ -38,8 +38,8 @@ def add_ray_options(cmd: argparse.ArgumentParser) -> None:
 
 def encode_with_ray(args: argparse.Namespace) -> None:
     """``encode --engine ray``: Parquet/JSONL/CSV in, a folder of Parquet files (ids + embedding) out, resumable."""
-    from ..corpus.ray_encoding import connect
     from ..corpus.ray_output import encode_to_parquet
+    from ..io.ray_cluster import connect
 
     if args.texts or not args.input:
         raise ValueError("--engine ray reads --input (Parquet, JSONL or CSV), not texts on the command line")
@@ -64,16 +64,3 @@ def encode_with_ray(args: argparse.Namespace) -> None:
         actors=args.actors, num_cpus=args.cpus_per_actor, num_gpus=args.gpus_per_actor,
     )  # fmt: skip
     logger.info("%s: %d row(s) encoded by this run, %d in all", args.output, manifest["encoded"], manifest["rows"])
-
-
-def generate_with_ray(args: argparse.Namespace, queries: list[str], output: str, settings, ids) -> list[dict]:
-    """``generate --engine ray`` / ``ray-vllm``: the same response rows, answered by an actor pool."""
-    from ..corpus.ray_encoding import connect
-    from ..generation.ray import generate_on_ray
-
-    connect()
-    return generate_on_ray(
-        args.backbone, queries, output, settings, shard=args.shard, ids=ids, dtype=args.dtype,
-        vllm=args.engine == "ray-vllm", actors=args.actors, num_cpus=args.cpus_per_actor,
-        num_gpus=args.gpus_per_actor,
-    )  # fmt: skip

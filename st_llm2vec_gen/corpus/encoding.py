@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..io.output_lock import lock_beside
+from ..io.prompts import check_prompt_name
 from ..models.atomic_files import write_json
 from .reading import CorpusInput
 from .store import (
@@ -196,7 +197,7 @@ def _loaded(model: SentenceTransformer | str, devices: Sequence[str] | None) -> 
 
 def _check_model(model: SentenceTransformer, manifest: dict[str, Any], prompt_name: str | None, path: Path) -> None:
     """Records the embedding size and prompt text, or checks them against those an earlier run recorded."""
-    _check_prompt(model, prompt_name)
+    check_prompt_name(model.prompts, prompt_name)
     found = {"dim": model.get_embedding_dimension(), "prompt": model.prompts.get(prompt_name) if prompt_name else None}
     recorded = {key: manifest[key] for key in found if key in manifest}
     if recorded and recorded != found:
@@ -205,12 +206,6 @@ def _check_model(model: SentenceTransformer, manifest: dict[str, Any], prompt_na
             "to replace the output, or choose another output directory"
         )
     manifest.update(found)
-
-
-def _check_prompt(model: SentenceTransformer, prompt_name: str | None) -> None:
-    """Raises ValueError if ``prompt_name`` is given and the model has no prompt of that name."""
-    if prompt_name is not None and prompt_name not in model.prompts:
-        raise ValueError(f"Unknown prompt name {prompt_name!r}; the model has {sorted(model.prompts)}")
 
 
 class _Encoder:
@@ -309,7 +304,7 @@ def encode_to_npy(
     _check_arguments(batch_size, 1, (0, 1), devices)
     texts = [text for _, text in corpus.rows()]
     model = _loaded(model, devices)
-    _check_prompt(model, prompt_name)
+    check_prompt_name(model.prompts, prompt_name)
     with _Encoder(model, devices, prompt_name, batch_size, normalize, show_progress) as encoder:
         vectors = encoder(texts)
     path.parent.mkdir(parents=True, exist_ok=True)

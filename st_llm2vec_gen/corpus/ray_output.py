@@ -27,19 +27,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..io.output_lock import lock_beside
+from ..io.ray_cluster import IO_CPUS, actor_cpus, check_free, import_ray
 from ..models.atomic_files import write_json
-from .ray_encoding import (
-    EMBEDDING_COLUMN,
-    IO_CPUS,
-    BadRowError,
-    actor_cpus,
-    check_columns,
-    check_free,
-    check_rows,
-    encode_ray_dataset,
-    import_ray,
-    read_source,
-)
+from .ray_encoding import EMBEDDING_COLUMN, BadRowError, check_columns, check_rows, encode_ray_dataset, read_source
 
 if TYPE_CHECKING:
     import pyarrow as pa

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..io.records import STREAMED_SUFFIXES, TEXT_COLUMNS, iter_records, read_records
+from ..io.records import STREAMED_SUFFIXES, iter_records, pick_text_column, read_records
 
 
 @dataclass(frozen=True)
@@ -69,10 +69,7 @@ class CorpusInput:
     def _text_column(self, first: dict[str, Any]) -> str:
         if self.texts is not None or str(self.path).endswith(".txt"):
             return "text"
-        column = self.text_column or next((c for c in TEXT_COLUMNS if c in first), None)
-        if column is None:
-            raise ValueError(f"{self.name} has none of the text columns {TEXT_COLUMNS}; found {sorted(first)}")
-        return column
+        return pick_text_column(first, self.text_column or None, self.name)
 
     def _row_id(self, where: str, record: dict[str, Any], number: int) -> str | int:
         if not self.id_column:

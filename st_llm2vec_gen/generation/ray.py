@@ -1,5 +1,6 @@
-"""Generating training answers on Ray Data: the response file of :func:`~.responses.generate_responses`
-(``{"id", "query", "response", "truncated"}`` rows, resumable), answered by a pool of actors.
+"""Generating training answers on Ray Data: the :class:`~.response_file.ResponseFile` of
+:func:`~.responses.generate_responses` (``{"id", "query", "response", "truncated"}`` rows, resumable), answered by a
+pool of actors.
 
 Two engines: each actor runs our :class:`~.engines.TransformersEngine` (CPU or GPU), or, with vLLM
 installed, ``ray.data.llm``'s vLLM processor is given the token ids our :func:`~.engines.chat_prompts`
@@ -16,22 +17,16 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..io.output_lock import lock_beside
+from ..io.ray_cluster import actor_cpus, actor_pool, actor_threads, check_free, import_ray
 from .engines import Generation, GenerationSettings, chat_prompts, vllm_sampling
-from .responses import (
-    _append_rows,
-    _check_settings,
-    _read_rows,
-    _row,
-    _settings_path,
-    _settings_record,
-    _write_json_atomic,
-    shard_ids,
-)
+from .response_file import ResponseFile, response_row, settings_record
+from .shards import shard_ids
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -83,17 +78,6 @@ def _rows_table(ids: list[int], queries: list[str], generations: list[Generation
                      "decoding": [decoding] * len(ids)})  # fmt: skip
 
 
-@dataclass
-class _Described:
-    """The generator as the settings record names it (the engine itself lives in the actors)."""
-
-    name: str
-    decoding: dict[str, Any]
-
-    def model_decoding(self) -> dict[str, Any]:
-        return self.decoding
-
-
 def generate_on_ray(
     backbone: str,
     queries: list[str],
@@ -110,7 +94,7 @@ def generate_on_ray(
 ) -> list[dict[str, Any]]:
     """Answers ``queries`` on Ray, appending response rows to ``output_path`` as ``generate_responses`` does.
 
-    Connect first (:func:`~st_llm2vec_gen.corpus.ray_encoding.connect` or ``ray.init``).
+    Connect first (:func:`~st_llm2vec_gen.io.ray_cluster.connect` or ``ray.init``).
 
     Args:
         backbone: The generating LLM; the same path must be readable where the actors run.
@@ -135,17 +119,16 @@ def generate_on_ray(
             that does not fit the cluster's free CPUs.
         OutputLockedError: If another live process is writing ``output_path``.
     """
-    from ..corpus.ray_encoding import actor_cpus, check_free, import_ray
-
     ray = import_ray()
     settings = settings or GenerationSettings()
     todo_ids = shard_ids(len(queries), shard, ids)
     with lock_beside(output_path):  # one writer per output file
-        done = _read_rows(output_path, queries)
-        todo = [i for i in todo_ids if i not in done]
+        file = ResponseFile(output_path, queries)
+        file.resume()
+        todo = file.todo(todo_ids)
         logger.info("%d of %d queries already answered in %s", len(todo_ids) - len(todo), len(todo_ids), output_path)
         if not todo:
-            return [done[i] for i in todo_ids]
+            return file.rows_of(todo_ids)
         items = ray.data.from_items([{"id": i, "query": queries[i]} for i in todo])
         if vllm:
             answered = _vllm_answers(items, backbone, settings, dtype, actors)
@@ -153,37 +136,32 @@ def generate_on_ray(
             num_cpus = actor_cpus(ray, actors, num_cpus)
             check_free(ray, actors, num_cpus, num_gpus)
             blocks = items.repartition(target_num_rows_per_block=settings.batch_size)
-            device = "cuda" if num_gpus > 0 else "cpu"
-            kwargs = {"backbone": backbone, "settings": asdict(settings), "dtype": dtype, "device": device,
-                      "threads": threads or (None if num_gpus > 0 else max(1, int(num_cpus)))}  # fmt: skip
+            kwargs = {"backbone": backbone, "settings": asdict(settings), "dtype": dtype,
+                      "device": "cuda" if num_gpus > 0 else "cpu",
+                      "threads": actor_threads(threads, num_cpus, num_gpus)}  # fmt: skip
             answered = blocks.map_batches(
                 RayGenerator, fn_constructor_kwargs=kwargs, batch_size=settings.batch_size, batch_format="pyarrow",
-                compute=_pool(ray, actors), num_cpus=num_cpus, num_gpus=num_gpus,
+                compute=actor_pool(ray, actors), num_cpus=num_cpus, num_gpus=num_gpus,
             )  # fmt: skip
-        recorded = False
-        for batch in answered.iter_batches(batch_format="pyarrow", batch_size=None):
-            if not batch.num_rows:
-                continue
-            if not recorded:  # the settings check needs the generator's name, which the actors know
-                first = batch.slice(0, 1).to_pylist()[0]
-                record = _settings_record(_Described(first["generator"], json.loads(first["decoding"])), settings)
-                if not _check_settings(output_path, record, has_rows=bool(done)):
-                    _write_json_atomic(_settings_path(output_path), record)
-                recorded = True
-            rows = [_row(r["id"], r["query"], Generation(r["response"], r["truncated"])) for r in batch.to_pylist()]
-            rows.sort(key=lambda row: row["id"])
-            _append_rows(output_path, [row for row in rows if row["id"] not in done])
-            done.update((row["id"], row) for row in rows)
-        missing = [i for i in todo_ids if i not in done]
+        _append_answers(file, answered, settings)
+        missing = file.todo(todo_ids)
         if missing:
             raise RuntimeError(f"Ray returned no answer to {len(missing)} queries (first id {missing[0]}): rerun")
-        return [done[i] for i in todo_ids]
+        return file.rows_of(todo_ids)
 
 
-def _pool(ray, actors: int | tuple[int, int]):
-    if isinstance(actors, tuple):
-        return ray.data.ActorPoolStrategy(min_size=actors[0], max_size=actors[1])
-    return ray.data.ActorPoolStrategy(size=actors)
+def _append_answers(file: ResponseFile, answered: ray.data.Dataset, settings: GenerationSettings) -> None:
+    """Appends each batch of rows to ``file`` as it arrives; the settings are checked against the file's when the
+    first one does (the record needs the generator's name, which the actors know)."""
+    for batch in answered.iter_batches(batch_format="pyarrow", batch_size=None):
+        if not batch.num_rows:
+            continue
+        answers = batch.to_pylist()
+        if file.record is None:
+            first = answers[0]
+            file.check_settings(settings_record(settings, first["generator"], partial(json.loads, first["decoding"])))
+        rows = [response_row(r["id"], r["query"], Generation(r["response"], r["truncated"])) for r in answers]
+        file.append(sorted(rows, key=lambda row: row["id"]))
 
 
 def _vllm_answers(

@@ -14,7 +14,8 @@ import json
 import logging
 import os
 import zlib
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -159,12 +160,38 @@ def _read_dataset(source: str, split: str) -> list[dict[str, Any]]:
     return list(dataset)
 
 
+def pick_text_column(
+    names: Collection[str],
+    column: str | None = None,
+    source: str = "The input",
+    candidates: Sequence[str] = TEXT_COLUMNS,
+) -> str:
+    """The column that holds the texts, the one rule of every reader: ``column`` when given (it must be one of
+    ``names``), else the first of ``candidates`` that ``names`` has.
+
+    Args:
+        names: The columns there are (a file's first row, a table's schema).
+        column: The column the user named, or None to pick one.
+        source: The input as named in messages.
+        candidates: The columns tried, in order (:data:`TEXT_COLUMNS`, or :data:`QUERY_COLUMNS` for queries).
+
+    Raises:
+        ValueError: If the named column is missing, or none of ``candidates`` is there, naming the columns found.
+    """
+    if column is not None:
+        if column not in names:
+            raise ValueError(f"{source} has no column {column!r}; it has {sorted(names)}: name one of them")
+        return column
+    found = next((c for c in candidates if c in names), None)
+    if found is None:
+        raise ValueError(f"{source} has none of the columns {tuple(candidates)}; found {sorted(names)}: name the "
+                         "column to read")  # fmt: skip
+    return found
+
+
 def _texts_of(rows: list[dict[str, Any]], source: str, column: str | None, candidates: tuple[str, ...]) -> list[str]:
     """The non-empty strings of ``column`` (or the first candidate column the first row has) in every row."""
-    if column is None:
-        column = next((c for c in candidates if c in rows[0]), None)
-        if column is None:
-            raise ValueError(f"{source} has none of the columns {candidates}; found {sorted(rows[0])}")
+    column = pick_text_column(rows[0], column, source, candidates)
     bad = [i for i, row in enumerate(rows) if not isinstance(row.get(column), str) or not row[column].strip()]
     if bad:
         raise ValueError(
@@ -210,7 +237,30 @@ def read_texts(source: str, column: str | None = None, split: str = "train") -> 
     return texts
 
 
-def load_pairs(path: str | list[str], limit: int | None = None) -> dict[str, list]:
+@dataclass(frozen=True)
+class Pairs:
+    """Query/response pairs to train on, in file order (:func:`load_pairs`).
+
+    Attributes:
+        queries: The query of each pair.
+        responses: The response of each pair, never empty.
+        truncated: Whether each response was cut at the generation limit (``False`` where the file has no flag).
+    """
+
+    queries: list[str]
+    responses: list[str]
+    truncated: list[bool]
+
+    def __post_init__(self) -> None:
+        if not len(self.queries) == len(self.responses) == len(self.truncated):
+            raise ValueError(f"Pairs need as many responses and flags as queries, got {len(self.queries)}, "
+                             f"{len(self.responses)} and {len(self.truncated)}")  # fmt: skip
+
+    def __len__(self) -> int:
+        return len(self.queries)
+
+
+def load_pairs(path: str | list[str], limit: int | None = None) -> Pairs:
     """Reads query/response pairs from one file or several, refusing missing or empty fields before any model loads.
 
     Pairs whose response is empty (the LLM answered with nothing) are skipped with a warning: there is no target to
@@ -221,8 +271,7 @@ def load_pairs(path: str | list[str], limit: int | None = None) -> dict[str, lis
         limit: Use only the first ``limit`` pairs.
 
     Returns:
-        ``{"query": [...], "response": [...], "truncated": [...]}``; ``truncated`` is each row's flag of a response cut
-        at the generation limit (``False`` where the file has none).
+        The pairs, with each row's flag of a response cut at the generation limit (``truncated``).
 
     Raises:
         ValueError: If the ``query`` or ``response`` column is missing, any row has an empty query, or every
@@ -238,11 +287,11 @@ def load_pairs(path: str | list[str], limit: int | None = None) -> dict[str, lis
         seen.update(row["query"] for row in rows)
         kept += rows
     kept = kept[:limit]
-    return {
-        "query": [r["query"] for r in kept],
-        "response": [r["response"] for r in kept],
-        "truncated": [bool(r.get("truncated", False)) for r in kept],
-    }
+    return Pairs(
+        queries=[r["query"] for r in kept],
+        responses=[r["response"] for r in kept],
+        truncated=[bool(r.get("truncated", False)) for r in kept],
+    )
 
 
 def _pairs_of(path: str) -> list[dict[str, Any]]:

@@ -7,11 +7,11 @@ once it has loaded the model that they are the same.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 
-ST_CONFIG = "config_sentence_transformers.json"
+from ..io.prompts import saved_prompts
+
 DOCUMENT_KEYS = ("document", "passage", "corpus")
 """The prompt names ``encode_document`` looks for, in its order; the server's default is the first one saved."""
 
@@ -40,7 +40,7 @@ def read_model_info(path: str, served_name: str | None = None) -> ModelInfo:
         OSError: The model's directory or configuration cannot be read.
         ValueError: Its ``config_sentence_transformers.json`` is not a JSON object with a ``prompts`` object.
     """
-    prompts = _saved_prompts(path)
+    prompts = saved_prompts(path)
     default = next((name for name in DOCUMENT_KEYS if name in prompts), None)
     model_id = served_name or _default_id(path)
     if ":" in model_id:
@@ -53,27 +53,3 @@ def _default_id(path: str) -> str:
     if os.path.isdir(path):
         return os.path.basename(os.path.normpath(os.path.abspath(path)))
     return path
-
-
-def _saved_prompts(path: str) -> dict[str, str]:
-    if os.path.isdir(path):
-        config_path = os.path.join(path, ST_CONFIG)
-        if not os.path.exists(config_path):
-            return {}
-    else:
-        from huggingface_hub import hf_hub_download
-        from huggingface_hub.errors import RemoteEntryNotFoundError
-
-        try:
-            config_path = hf_hub_download(path, ST_CONFIG)
-        except RemoteEntryNotFoundError:  # a model saved without prompts
-            return {}
-    with open(config_path, encoding="utf-8") as f:
-        try:
-            config = json.load(f)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{config_path} is not valid JSON: {error}") from None
-    prompts = config.get("prompts", {}) if isinstance(config, dict) else None
-    if not isinstance(prompts, dict) or not all(isinstance(v, str) for v in prompts.values()):
-        raise ValueError(f"{config_path}: 'prompts' must be an object of strings")
-    return dict(prompts)

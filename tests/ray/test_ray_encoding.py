@@ -128,7 +128,7 @@ def test_a_batch_that_fails_once_is_retried_nothing_lost_or_duplicated(
 
 
 def test_a_pool_that_takes_every_cpu_is_named_with_the_fix():
-    from st_llm2vec_gen.corpus.ray_encoding import check_room
+    from st_llm2vec_gen.io.ray_cluster import check_room
 
     assert "--cpus-per-actor" in check_room(2, 1.0, 2.0)  # the read tasks would wait forever
     assert check_room(2, 0.5, 2.0) is None and check_room((1, 8), 1.0, 4.0) is None
@@ -136,7 +136,7 @@ def test_a_pool_that_takes_every_cpu_is_named_with_the_fix():
 
 def test_the_default_cpus_per_actor_leave_room_for_reading():
     """The default pool (2 actors) must not stall a 2-CPU machine, as 1 CPU per actor did."""
-    from st_llm2vec_gen.corpus.ray_encoding import check_room, fitting_cpus
+    from st_llm2vec_gen.io.ray_cluster import check_room, fitting_cpus
 
     for actors, cluster in ((2, 2.0), (1, 2.0), (4, 2.0), ((2, 8), 16.0), (3, 64.0)):
         cpus = fitting_cpus(actors, cluster)
