@@ -17,37 +17,15 @@ instructions saved in the model, so that its query and document embeddings equal
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
-from sentence_transformers.util import load_file_path
+from .io.prompts import saved_prompts
 
 if TYPE_CHECKING:
     from langchain_huggingface import HuggingFaceEmbeddings
     from llama_index.embeddings.huggingface import HuggingFaceEmbedding
 
 __all__ = ["langchain_embeddings", "llamaindex_embedding", "saved_prompts"]
-
-_HUB_KWARGS = ("token", "revision", "local_files_only")
-
-
-def saved_prompts(model_name_or_path: str, cache_folder: str | None = None, **hub_kwargs: Any) -> dict[str, str]:
-    """The ST prompts saved with a model (``config_sentence_transformers.json``), without loading the model.
-
-    Args:
-        model_name_or_path: A local model directory or a hub id.
-        cache_folder: Where hub files are cached (as in ``SentenceTransformer``).
-        **hub_kwargs: ``token``, ``revision``, ``local_files_only`` for a hub id; other keys are ignored.
-
-    Returns:
-        The prompts by name; empty when the model saved none.
-    """
-    hub = {key: hub_kwargs[key] for key in _HUB_KWARGS if hub_kwargs.get(key) is not None}
-    path = load_file_path(model_name_or_path, "config_sentence_transformers.json", cache_folder=cache_folder, **hub)
-    if path is None:
-        return {}
-    with open(path, encoding="utf-8") as f:
-        return {name: text or "" for name, text in (json.load(f).get("prompts") or {}).items()}
 
 
 def _instructions(

@@ -11,10 +11,10 @@ from typing import Any
 
 _WHERE = {
     "SuiteSizes": "bundled_data", "METHODS": "suite", "EvaluationConfig": "suite", "resolve_tasks": "suite",
-    "run_suite": "suite", "OFFLINE_TASKS": "tasks",
+    "run_suite": "suite", "OFFLINE_TASKS": "tasks", "SuiteResults": "results",
 }  # fmt: skip
 
-__all__ = ["METHODS", "OFFLINE_TASKS", "EvaluationConfig", "SuiteSizes", "resolve_tasks", "run_suite"]
+__all__ = ["METHODS", "OFFLINE_TASKS", "EvaluationConfig", "SuiteResults", "SuiteSizes", "resolve_tasks", "run_suite"]
 
 
 def __getattr__(name: str) -> Any:

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from ..io.records import iter_jsonl
+
 logger = logging.getLogger(__name__)
 
 DATA_ENV = "ST_LLM2VEC_GEN_DATA"
@@ -168,7 +170,10 @@ def classification_split(
 
 
 def _jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in _read_text(path).splitlines() if line.strip()]
+    """The objects of a JSONL file (or its ``.gz``), read by the package's one JSONL reader."""
+    found = _require(path)
+    logger.debug("Reading %s", found)
+    return [row for _, row in iter_jsonl(str(found))]
 
 
 def read_scifact(data_dir: Path, n_queries: int | None, n_distractors: int, seed: int) -> dict[str, dict]:

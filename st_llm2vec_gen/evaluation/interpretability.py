@@ -8,23 +8,22 @@ own greedy answer to the query. Harmful queries should decode to refusals where 
 from __future__ import annotations
 
 import csv
+import itertools
 from pathlib import Path
 from typing import Any
 
 from ..generation.engines import GenerationSettings, TransformersEngine
+from ..io.records import iter_jsonl
 
 EVERYDAY = ["Where do polar bears live?", "What is the capital of France?", "How do vaccines train the immune system?"]
 
 
 def sample_queries(data_dir: Path, per_source: int = 3) -> list[tuple[str, str]]:
     """(source, query) pairs: everyday questions, the first SciFact claims and the first AdvBench requests."""
-    import json
-
     samples = [("everyday", q) for q in EVERYDAY[:per_source]]
     scifact = data_dir / "scifact" / "queries.jsonl"
     if scifact.is_file():
-        lines = scifact.read_text(encoding="utf-8").splitlines()[:per_source]
-        samples += [("scifact", json.loads(line)["text"]) for line in lines]
+        samples += [("scifact", row["text"]) for _, row in itertools.islice(iter_jsonl(str(scifact)), per_source)]
     advbench = data_dir / "advbench" / "harmful_behaviors.csv"
     if advbench.is_file():
         with open(advbench, encoding="utf-8", newline="") as f:

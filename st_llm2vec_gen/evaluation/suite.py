@@ -2,6 +2,7 @@
 
     from st_llm2vec_gen.evaluation import EvaluationConfig, run_suite
     results = run_suite(EvaluationConfig(model="st_llm2vec_gen/default_model", output="results.json"))
+    print(results.scores["llm2vec_gen"])  # {task: {"main_score": ...}}: see SuiteResults
 
 Methods: ``llm2vec_gen`` (the model, with its saved prompts), ``teacher`` (the training teacher, computed by the
 training code: ``self`` embeds each text as a response is embedded for the training targets, or any
@@ -32,6 +33,7 @@ from .bright_prompts import BRIGHT_BENCHMARKS, DEFAULT_SET, STUDENT_SETS, TEACHE
 from .bundled_data import SuiteSizes, default_data_dir, read_scifact
 from .interpretability import interpretability_report
 from .mteb_prompts import apply_paper_prompts
+from .results import SuiteResults
 from .tasks import OFFLINE_TASKS
 
 logger = logging.getLogger(__name__)
@@ -154,9 +156,9 @@ def _load_data(tasks: list[Any]) -> None:
             raise ValueError(f"Task {task.metadata.name} could not load its data from the {where}: {error}") from error
 
 
-def _load_models(config: EvaluationConfig, tasks: list[Any]) -> tuple[dict[str, Any], tuple[str, dict[str, Any]]]:
-    """The mteb-ready model of each method (the baselines share the LLM2Vec-Gen model's backbone), and the teacher
-    and options the teacher row uses (:func:`teacher_settings`)."""
+def load_methods(config: EvaluationConfig, tasks: list[Any]) -> tuple[dict[str, Any], TeacherSettings]:
+    """The mteb-ready model of each method in ``config.methods`` (the baselines share the LLM2Vec-Gen model's
+    backbone), and the settings of the teacher the teacher row uses (:func:`teacher_settings`)."""
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(config.model, trust_remote_code=True)
@@ -174,7 +176,7 @@ def _load_models(config: EvaluationConfig, tasks: list[Any]) -> tuple[dict[str, 
     instructions = bright_query_instructions(tasks, TEACHER_SET) if config.prompts == "paper" else {}
     resolved = teacher_settings(config, model[0])
     teacher = TeacherEncoder(
-        _load_teacher(resolved, config, model[0]), config.batch_size, query_instructions=instructions
+        build_suite_teacher(resolved, config, model[0]), config.batch_size, query_instructions=instructions
     )
     models["teacher"] = teacher
     settings = GenerationSettings(max_new_tokens=config.hyde_max_new_tokens, batch_size=config.batch_size)
@@ -193,10 +195,11 @@ def teacher_settings(config: EvaluationConfig, module: Any) -> TeacherSettings:
     return settings
 
 
-def _load_teacher(settings: TeacherSettings, config: EvaluationConfig, module: Any) -> Teacher:
-    """The teacher exactly as training builds it: ``self`` (the module's backbone) or a sentence-transformers model."""
-    teacher = settings.load(module, trust_remote_code=True)
-    if settings.name == "self":
+def build_suite_teacher(settings: TeacherSettings, config: EvaluationConfig, module: Any) -> Teacher:
+    """The teacher exactly as training builds it: ``self`` (the module's backbone) or a sentence-transformers model,
+    the latter with texts cut at ``config.max_seq_length`` tokens like every method."""
+    teacher = settings.build_teacher(module, trust_remote_code=True)
+    if settings.is_self:
         return teacher
     limit = teacher.model.max_seq_length or config.max_seq_length
     teacher.model.max_seq_length = min(limit, config.max_seq_length)
@@ -244,12 +247,12 @@ def _scores(task_result: Any) -> dict[str, float]:
     return scores
 
 
-def run_suite(config: EvaluationConfig) -> dict[str, Any]:
-    """Runs every method on every task (HyDE on retrieval tasks only) and returns, and optionally writes, results.
+def run_suite(config: EvaluationConfig) -> SuiteResults:
+    """Runs every method on every task (HyDE on retrieval tasks only) and returns, and optionally writes (as JSON,
+    after every task), the results.
 
     Returns:
-        ``{"config", "environment", "scores": {method: {task: {...}}}, "seconds": {method: {task: s}},
-        "seconds_per_query": {method: s}, "hyde_answers", "interpretability"}``.
+        The scores per method and task, the seconds each took and per query, HyDE's answers and the decoded samples.
     """
     import mteb
 
@@ -257,20 +260,14 @@ def run_suite(config: EvaluationConfig) -> dict[str, Any]:
     if config.prompts == "paper":  # a BRIGHT task without a published instruction fails before any download
         bright_query_instructions(tasks, config.bright_instructions)
     _load_data(tasks)  # before any model: a missing file or an unreachable hub fails fast
-    models, teacher = _load_models(config, tasks)
+    models, teacher = load_methods(config, tasks)
     data_dir = Path(config.data_dir) if config.data_dir else default_data_dir()
     timing = list(read_scifact(data_dir, None, 0, config.sizes.seed)["queries"].values())[: config.timing_queries]
-    results: dict[str, Any] = {
-        "config": {**_config_dict(config), "teacher": asdict(teacher)},
-        "environment": _environment(),
-        "scores": {},
-        "seconds": {},
-        "seconds_per_query": {},
-    }
+    results = SuiteResults(config={**_config_dict(config), "teacher": asdict(teacher)}, environment=_environment())
     for name, model in models.items():  # back to back, before the long work: same machine conditions for all
-        results["seconds_per_query"][name] = _seconds_per_query(model, timing, config)
+        results.seconds_per_query[name] = _seconds_per_query(model, timing, config)
     for name, model in models.items():
-        scores, seconds = results["scores"].setdefault(name, {}), results["seconds"].setdefault(name, {})
+        scores, seconds = results.scores.setdefault(name, {}), results.seconds.setdefault(name, {})
         for task in tasks:
             if name == "hyde" and task.metadata.type != "Retrieval":
                 continue  # HyDE generates hypothetical documents for queries: defined for retrieval only
@@ -283,18 +280,18 @@ def run_suite(config: EvaluationConfig) -> dict[str, Any]:
             scores[task.metadata.name] = _scores(result.task_results[0])
             _write(results, config.output)  # a long run keeps what it has measured
     if "hyde" in models:
-        results["hyde_answers"] = dict(list(models["hyde"].answers.items())[:20])
+        results.hyde_answers = dict(list(models["hyde"].answers.items())[:20])
     if config.interpretability:
-        results["interpretability"] = interpretability_report(models.get("llm2vec_gen"), data_dir, config)
+        results.interpretability = interpretability_report(models.get("llm2vec_gen"), data_dir, config)
     _write(results, config.output)
     logger.info("Results written to %s", config.output)
     return results
 
 
-def _write(results: dict[str, Any], output: str | None) -> None:
+def _write(results: SuiteResults, output: str | None) -> None:
     if output:
         Path(output).parent.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(results, indent=2)
+        text = json.dumps(results.to_dict(), indent=2)
         atomic_write(output, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 

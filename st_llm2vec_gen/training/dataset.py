@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ..io.records import Pairs
 from ..models.inputs import with_prompt
 from .collator import CUT_COLUMN
 
@@ -33,12 +34,12 @@ def split_prompt(query: str, prompts: Mapping[str, str]) -> tuple[str | None, st
 
 
 def training_dataset(
-    pairs: dict[str, list], labels: np.ndarray, query_prompt: str | None, prompts: Mapping[str, str]
+    pairs: Pairs, labels: np.ndarray, query_prompt: str | None, prompts: Mapping[str, str]
 ) -> tuple[Any, dict[str, Any]]:
     """The ``Dataset`` (or ``DatasetDict`` of prompt groups) to train on and the training arguments' ``prompts``.
 
     Args:
-        pairs: ``{"query", "response", "truncated"}`` lists (:func:`~st_llm2vec_gen.io.records.load_pairs`).
+        pairs: The query/response pairs (:func:`~st_llm2vec_gen.io.records.load_pairs`).
         labels: The teacher's targets, (N, D).
         query_prompt: The instruction of queries stored without one.
         prompts: The model's prompts, by name.
@@ -51,16 +52,16 @@ def training_dataset(
 
     groups: dict[str, dict[str, list]] = {}
     given = {name: p for name, p in prompts.items() if p and p != query_prompt}
-    for i, query in enumerate(pairs["query"]):
+    for i, query in enumerate(pairs.queries):
         name, text = split_prompt(query, given)
         if name is None and query_prompt:  # a query stored with the query prompt itself keeps it once
             found, rest = split_prompt(query, {QUERIES: query_prompt})
             text = rest if found else text
         rows = groups.setdefault(name or QUERIES, {"query": [], "response": [], CUT_COLUMN: [], "label": []})
-        for column, value in (("query", text), ("response", pairs["response"][i]),
-                              (CUT_COLUMN, pairs["truncated"][i]), ("label", labels[i])):  # fmt: skip
+        for column, value in (("query", text), ("response", pairs.responses[i]),
+                              (CUT_COLUMN, pairs.truncated[i]), ("label", labels[i])):  # fmt: skip
             rows[column].append(value)
-    if not any(pairs["truncated"]):
+    if not any(pairs.truncated):
         for rows in groups.values():
             del rows[CUT_COLUMN]
     instruction = {name: given.get(name, query_prompt) for name in groups}

@@ -17,7 +17,7 @@ from ..model_card import use_model_card
 from ..models.atomic_files import check_writable, write_json
 from .config import TrainConfig
 from .dataset import training_dataset
-from .labels import teacher_labels
+from .labels import LabelStore, teacher_labels
 from .sampler import LengthGroupedBatchSampler
 from .teachers import check_teacher_dim
 from .trainer import LLM2VecGenTrainer
@@ -37,20 +37,21 @@ def train(config: TrainConfig):
     _check_output_dir(config)
     pairs = load_pairs(config.data.paths, config.data.limit)  # fail fast on bad data
     resume = resume_point(config)
-    teacher = None if config.teacher.name == "self" else config.teacher.load()
+    teacher = None if config.teacher.is_self else config.teacher.build_teacher()
     model = create_model(**_module_kwargs(config, teacher.dim if teacher else None))
     module = model[0]
     if config.init_from:
         module.load_head(config.init_from, resize_tokens=config.resize_tokens, fresh_alignment=config.fresh_alignment)
         logger.info("Starting from the head of %s", config.init_from)
-    teacher = teacher or config.teacher.load(module)
+    teacher = teacher or config.teacher.build_teacher(module)
     module.trained_with = config.teacher.record()  # saved with the head: evaluation compares with this teacher
     check_teacher_dim(teacher, module)
     args = training_arguments(config)
     with args.main_process_first(desc="teacher labels"):  # rank 0 embeds; the others read its file
-        labels = teacher_labels(config, teacher, pairs["response"])
+        store = label_store(config)
+        labels = teacher_labels(store, teacher, pairs.responses, config.batch_size)
         if weight := config.loss.query_target_weight:
-            labels = (1 - weight) * labels + weight * teacher_labels(config, teacher, pairs["query"])
+            labels = (1 - weight) * labels + weight * teacher_labels(store, teacher, pairs.queries, config.batch_size)
     del teacher
     dataset, args.prompts = training_dataset(pairs, labels, config.data.query_prompt, model.prompts)
     losses = {k: v for k, v in dataclasses.asdict(config.loss).items() if k != "query_target_weight"}
@@ -61,9 +62,7 @@ def train(config: TrainConfig):
         loss=LLM2VecGenLoss(model, **losses),
         callbacks=[StopAtStep(config.max_steps)],
     )
-    training_data = (
-        f"{len(pairs['response'])} query/response pairs from `{config.data.paths}`, teacher `{config.teacher.name}`."
-    )
+    training_data = f"{len(pairs)} query/response pairs from `{config.data.paths}`, teacher `{config.teacher.name}`."
     use_model_card(model, recipe=dataclasses.asdict(config), training_data=training_data)
     trainer.train(resume_from_checkpoint=resume)
     # bf16/fp16 training wraps forward in autocast; drop it, so the returned model embeds as the saved one will
@@ -72,6 +71,11 @@ def train(config: TrainConfig):
         model.save(os.path.join(config.output_dir, "final"))
         write_json(os.path.join(config.output_dir, "log_history.json"), trainer.state.log_history)
     return model
+
+
+def label_store(config: TrainConfig) -> LabelStore:
+    """The run's teacher-label store: in ``output_dir``, for the configured teacher and token budget."""
+    return LabelStore(Path(config.output_dir), config.teacher, config.model.max_seq_length)
 
 
 def _check_output_dir(config: TrainConfig) -> None:

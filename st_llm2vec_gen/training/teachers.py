@@ -25,6 +25,9 @@ from ..models.llm2vec_gen import LLM2VecGen
 
 logger = logging.getLogger(__name__)
 
+SELF_TEACHER = "self"
+"""The name of the teacher that is the student's own frozen backbone (:class:`SelfTeacher`)."""
+
 
 class Teacher(Protocol):
     """Anything with an embedding dimension that embeds a list of texts into a (B, D) float tensor."""
@@ -168,7 +171,7 @@ def offline_copy(name_or_path: str) -> str:
 def load_teacher(spec: str, module: LLM2VecGen | None = None, **kwargs: Any) -> Teacher:
     """``"self"`` (needs the student ``module``; ``kwargs``: ``layer``, ``style``) or a sentence-transformers model
     path or id (``kwargs`` go to :class:`SentenceTransformerTeacher`)."""
-    if spec == "self":
+    if spec == SELF_TEACHER:
         if module is None:
             raise ValueError("The 'self' teacher needs the LLM2VecGen module whose backbone it uses.")
         unknown = set(kwargs) - {"layer", "style"}
@@ -191,15 +194,21 @@ class TeacherSettings:
         normalized: Whether a sentence-transformers teacher's vectors pass its ``Normalize`` module.
     """
 
-    name: str = "self"
+    name: str = SELF_TEACHER
     kwargs: dict[str, Any] = field(default_factory=dict)
     prompt: str | None = None
     normalized: bool = True
 
-    def load(self, module: LLM2VecGen | None = None, **extra: Any) -> Teacher:
-        """The teacher; ``self`` needs the student ``module``; ``extra`` adds ``SentenceTransformer`` arguments."""
-        if self.name == "self":
-            return load_teacher("self", module, **self.kwargs)
+    @property
+    def is_self(self) -> bool:
+        """Whether the teacher is the student's own frozen backbone (it then needs the student to be built)."""
+        return self.name == SELF_TEACHER
+
+    def build_teacher(self, module: LLM2VecGen | None = None, **extra: Any) -> Teacher:
+        """Builds the teacher these settings describe; ``self`` needs the student ``module``; ``extra`` adds
+        ``SentenceTransformer`` arguments."""
+        if self.is_self:
+            return load_teacher(SELF_TEACHER, module, **self.kwargs)
         return load_teacher(self.name, prompt=self.prompt, normalized=self.normalized, **{**extra, **self.kwargs})
 
     def record(self) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from st_llm2vec_gen.io.records import load_pairs, read_queries, read_records, read_texts
+from st_llm2vec_gen.io.records import Pairs, load_pairs, pick_text_column, read_queries, read_records, read_texts
 
 
 def write_jsonl(path, rows):
@@ -82,7 +82,7 @@ def test_texts_for_encode_and_decode(tmp_path):
 
 def test_training_pairs_need_both_columns(tmp_path, caplog):
     path = write_jsonl(tmp_path / "p.jsonl", [{"query": "q", "response": "r"}, {"query": "q2", "response": " "}])
-    expected = {"query": ["q"], "response": ["r"], "truncated": [False]}
+    expected = Pairs(queries=["q"], responses=["r"], truncated=[False])
     assert load_pairs(path) == expected  # an empty answer is skipped, with a warning
     assert "1 pair(s)" in caplog.text
     assert load_pairs(path, limit=1) == expected
@@ -99,7 +99,7 @@ def test_training_pairs_need_both_columns(tmp_path, caplog):
 def test_generated_rows_with_truncation_flags_are_pairs(tmp_path):
     rows = [{"id": 0, "query": "q", "response": "r", "truncated": True}]
     pairs = load_pairs(write_jsonl(tmp_path / "r.jsonl", rows))
-    assert pairs == {"query": ["q"], "response": ["r"], "truncated": [True]}
+    assert pairs == Pairs(queries=["q"], responses=["r"], truncated=[True])
 
 
 def test_pairs_from_several_files_gzip_included_skip_repeated_queries(tmp_path):
@@ -111,10 +111,25 @@ def test_pairs_from_several_files_gzip_included_skip_repeated_queries(tmp_path):
     with gzip.open(second, "wt", encoding="utf-8") as f:
         f.writelines(json.dumps(r) + "\n" for r in rows)
     pairs = load_pairs([first, str(second)])
-    assert pairs == {"query": ["q1", "q2", "q3"], "response": ["a1", "a2", "a3"], "truncated": [False, False, True]}
-    assert load_pairs([first, str(second)], limit=2)["query"] == ["q1", "q2"]
+    assert pairs == Pairs(["q1", "q2", "q3"], ["a1", "a2", "a3"], [False, False, True]) and len(pairs) == 3
+    assert load_pairs([first, str(second)], limit=2).queries == ["q1", "q2"]
     with pytest.raises(ValueError, match="No training data"):
         load_pairs([])
+
+
+def test_pairs_refuse_lists_of_different_lengths():
+    with pytest.raises(ValueError, match="as many responses and flags as queries"):
+        Pairs(queries=["q1", "q2"], responses=["r1"], truncated=[False, False])
+
+
+def test_one_text_column_rule_names_what_it_found():
+    assert pick_text_column(["id", "sentence", "text"]) == "text"  # TEXT_COLUMNS order, not the file's
+    assert pick_text_column({"id": 1, "body": "b"}, "body") == "body"
+    assert pick_text_column(["question", "text"], candidates=("query", "question")) == "question"
+    with pytest.raises(ValueError, match=r"c.csv has no column 'body'; it has \['id', 'text'\]"):
+        pick_text_column(["text", "id"], "body", "c.csv")
+    with pytest.raises(ValueError, match=r"none of the columns .*; found \['id', 'title'\]: name the column"):
+        pick_text_column(["title", "id"])
 
 
 @pytest.mark.parametrize("suffix", [".txt", ".jsonl", ".csv"])

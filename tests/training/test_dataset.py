@@ -8,19 +8,20 @@ from datasets import DatasetDict
 from sentence_transformers import SentenceTransformerTrainingArguments
 
 from st_llm2vec_gen import DEFAULT_PROMPTS, LLM2VecGenTrainer, create_model
+from st_llm2vec_gen.io.records import Pairs
 from st_llm2vec_gen.training.collator import CUT_COLUMN, LLM2VecGenDataCollator
 from st_llm2vec_gen.training.dataset import QUERIES, split_prompt, training_dataset
 
 QUERY, DOCUMENT = DEFAULT_PROMPTS["query"], DEFAULT_PROMPTS["document"]
-PAIRS = {
-    "query": [
+PAIRS = Pairs(
+    queries=[
         "Where do polar bears live?",
         f"{DOCUMENT} Polar bears live on sea ice.",
         f"{QUERY} Why is ice slippery?",
     ],
-    "response": ["In the Arctic.", "Polar bears need sea ice.", "A thin film of water."],
-    "truncated": [False, True, False],
-}
+    responses=["In the Arctic.", "Polar bears need sea ice.", "A thin film of water."],
+    truncated=[False, True, False],
+)
 
 
 def test_split_prompt_inverts_the_joining_rule():
@@ -41,7 +42,7 @@ def test_wrapped_passages_train_in_their_own_dataset_with_their_prompt():
 
 
 def test_plain_queries_give_one_dataset_and_no_cut_column_when_nothing_was_cut():
-    pairs = {"query": ["a?", "b?"], "response": ["A.", "B."], "truncated": [False, False]}
+    pairs = Pairs(queries=["a?", "b?"], responses=["A.", "B."], truncated=[False, False])
     dataset, prompts = training_dataset(pairs, np.zeros((2, 2), np.float32), None, DEFAULT_PROMPTS)
     assert dataset.column_names == ["query", "response", "label"] and prompts == {}
 
@@ -52,7 +53,7 @@ def test_the_collator_tokenizes_as_inference_and_hands_the_cut_flag_to_the_respo
     collate = LLM2VecGenDataCollator(model.preprocess, router_mapping={"response": "response"}, prompts=prompts)
     rows = [{**row, "dataset_name": "document"} for row in dataset["document"]]
     batch = collate(rows)
-    expected = model[0].preprocess([PAIRS["query"][1]])  # the stored text, as encode() tokenizes it
+    expected = model[0].preprocess([PAIRS.queries[1]])  # the stored text, as encode() tokenizes it
     assert torch.equal(batch["query_input_ids"], expected["input_ids"])
     args = SentenceTransformerTrainingArguments(str(tmp_path), use_cpu=True, router_mapping={"response": "response"})
     trainer = LLM2VecGenTrainer(model=model, args=args, train_dataset=dataset[QUERIES])

@@ -6,7 +6,14 @@ import pytest
 import torch
 
 from st_llm2vec_gen import create_model
-from st_llm2vec_gen.training.teachers import SELF_STYLES, SelfTeacher, check_teacher_dim, load_teacher
+from st_llm2vec_gen.training.teachers import (
+    SELF_STYLES,
+    SELF_TEACHER,
+    SelfTeacher,
+    TeacherSettings,
+    check_teacher_dim,
+    load_teacher,
+)
 
 RESPONSES = ["Polar bears live in the Arctic.", "Paris is the capital of France, on the Seine.", "Sugar."]
 
@@ -37,6 +44,16 @@ def test_sentence_transformer_teacher_and_dimension_check(llama_path):
 def test_self_teacher_needs_the_module():
     with pytest.raises(ValueError, match="needs the LLM2VecGen module"):
         load_teacher("self")
+
+
+def test_settings_say_whether_the_teacher_is_the_backbone_and_build_it(llama_path):
+    assert TeacherSettings().is_self and TeacherSettings().name == SELF_TEACHER == "self"  # the saved format's name
+    assert not TeacherSettings("sentence-transformers/all-MiniLM-L6-v2").is_self
+    module = create_model(llama_path, num_tokens=2)[0]
+    teacher = TeacherSettings(kwargs={"style": "summary", "layer": 1}).build_teacher(module)
+    assert isinstance(teacher, SelfTeacher) and (teacher.style, teacher.layer) == ("summary", 1)
+    with pytest.raises(ValueError, match="needs the LLM2VecGen module"):
+        TeacherSettings().build_teacher()
 
 
 def test_self_teacher_embeds_into_the_backbone_width(llama_path):

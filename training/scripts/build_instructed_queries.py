@@ -13,12 +13,14 @@ prompts take turns.
 from __future__ import annotations
 
 import argparse
-import gzip
+import itertools
 import json
 import random
 from pathlib import Path
 
 from st_llm2vec_gen import DEFAULT_MODEL
+from st_llm2vec_gen.io.prompts import saved_prompts
+from st_llm2vec_gen.io.records import iter_jsonl
 from st_llm2vec_gen.models.inputs import with_prompt
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus" / "queries.jsonl.gz"
@@ -34,10 +36,8 @@ def main() -> None:
     parser.add_argument("--max-chars", type=int, default=400)
     args = parser.parse_args()
 
-    settings = json.loads((Path(DEFAULT_MODEL) / "config_sentence_transformers.json").read_text())
-    prompts = settings["prompts"]
-    with gzip.open(CORPUS, "rt", encoding="utf-8") as f:
-        rows = [json.loads(line) for _, line in zip(range(args.prefix), f)]
+    prompts = saved_prompts(DEFAULT_MODEL)
+    rows = [row for _, row in itertools.islice(iter_jsonl(str(CORPUS)), args.prefix)]
     eligible = [r for r in rows if r["source"] not in LEFT_OUT and len(r["query"]) <= args.max_chars]
     if len(eligible) < args.count:
         raise SystemExit(f"only {len(eligible)} eligible queries for --count {args.count}")

@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from st_llm2vec_gen.io.records import iter_jsonl
 from st_llm2vec_gen.prompts import DOCUMENT
 
 RESERVED_SQUAD_ARTICLES = range(0, 8)
@@ -62,10 +63,8 @@ def normalize(text: str) -> str:
 
 
 def _jsonl(path: Path) -> Iterator[dict]:
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                yield json.loads(line)
+    """The objects of a JSONL file, by the package's one JSONL reader (a bad line named with its number)."""
+    return (row for _, row in iter_jsonl(str(path)))
 
 
 def _json(path: Path) -> object:

@@ -32,6 +32,8 @@ from pathlib import Path
 
 from st_llm2vec_gen import DEFAULT_MODEL
 from st_llm2vec_gen.evaluation.bundled_data import BUNDLED_DATA
+from st_llm2vec_gen.io.prompts import saved_prompts
+from st_llm2vec_gen.io.records import iter_jsonl
 from st_llm2vec_gen.models.inputs import with_prompt
 
 FOLDER = Path(__file__).resolve().parents[1] / "data" / "sentiment"
@@ -132,8 +134,7 @@ def write_extract(path: Path, rows: Iterable[dict]) -> int:
 
 
 def read_extract(path: Path) -> list[dict]:
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        return [json.loads(line) for line in f]
+    return [row for _, row in iter_jsonl(str(path))]
 
 
 # ------------------------------------------------------------------------------------------------------------ build
@@ -165,8 +166,7 @@ def suite_texts(data_dir: Path = BUNDLED_DATA) -> set[str]:
     """Normalized texts of the suite's Emotion and Banking77 files, training and test splits."""
     texts: list[str] = []
     for split in ("train", "test"):
-        with gzip.open(data_dir / "emotion" / f"{split}.jsonl.gz", "rt", encoding="utf-8") as f:
-            texts += [json.loads(line)["text"] for line in f]
+        texts += [row["text"] for _, row in iter_jsonl(str(data_dir / "emotion" / f"{split}.jsonl.gz"))]
         with gzip.open(data_dir / "banking77" / f"{split}.csv.gz", "rt", encoding="utf-8", newline="") as f:
             texts += [row["text"] for row in csv.DictReader(f)]
     return {normalize(t) for t in texts}
@@ -301,10 +301,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
         rows = [*read_uci(args.uci), *read_goemotions(args.goemotions, wanted), *read_dailydialog(args.dailydialog)]
         print(f"{write_extract(args.extract, rows)} raw rows -> {args.extract}")
 
-    settings = json.loads((Path(DEFAULT_MODEL) / "config_sentence_transformers.json").read_text())
     rows, stats = build(read_extract(args.extract), suite_texts(args.suite_data), args.seed, args.min_words,
                         args.max_words)  # fmt: skip
-    write_queries(args.output, rows, settings["prompts"][PROMPT_NAME])
+    write_queries(args.output, rows, saved_prompts(DEFAULT_MODEL)[PROMPT_NAME])
     for step in ("read", "length", "duplicate", "suite", "suite_how", "eligible", "kept"):
         print(f"{step:>9}: " + ", ".join(f"{k} {v}" for k, v in sorted(stats[step].items())))
     print(f"{len(rows)} queries -> {args.output}")

@@ -12,7 +12,7 @@ generation engine builds them (one user turn in the chat template, left padding,
 from __future__ import annotations
 
 import argparse
-import gzip
+import itertools
 import json
 import time
 from dataclasses import dataclass
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 from transformers import GenerationConfig, StoppingCriteria, StoppingCriteriaList
 
+from st_llm2vec_gen.io.records import iter_jsonl
 from st_llm2vec_gen.models.backbones import EMBEDDED_BACKBONE, load_backbone
 
 
@@ -49,9 +50,7 @@ class BatchRun:
 
 def read_queries(path: str, n: int) -> list[str]:
     """The first ``n`` queries of a JSONL file, gzipped or not."""
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        return [json.loads(line)["query"] for line, _ in zip(f, range(n))]
+    return [row["query"] for _, row in itertools.islice(iter_jsonl(path), n)]
 
 
 def run_batch(model, tokenizer, queries: list[str], cap: int, max_query_length: int) -> BatchRun:

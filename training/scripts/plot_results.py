@@ -4,7 +4,6 @@ python training/scripts/plot_results.py docs/results/evaluation.json docs/images
 """
 
 import argparse
-import json
 
 import matplotlib
 
@@ -12,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from st_llm2vec_gen.evaluation.report import SAFETY_TASK, category_means, ordered_methods  # noqa: E402
+from st_llm2vec_gen.evaluation.results import SuiteResults  # noqa: E402
 
 
 def main() -> None:
@@ -19,9 +19,9 @@ def main() -> None:
     parser.add_argument("results")
     parser.add_argument("output")
     args = parser.parse_args()
-    results = json.loads(open(args.results, encoding="utf-8").read())
+    results = SuiteResults.read(args.results)
     methods = ordered_methods(results)
-    means = {m: category_means(results["scores"][m]) for m in methods}
+    means = {m: category_means(results.scores[m]) for m in methods}
     categories = [
         c
         for c in ("STS", "Classification", "Clustering", "Retrieval", "average")
@@ -37,12 +37,12 @@ def main() -> None:
     quality.set_ylabel("score x 100 (higher is better)")
     quality.legend(fontsize=8)
     quality.set_title("Quality per category")
-    rated = [m for m in methods if SAFETY_TASK in results["scores"][m]]
-    safety.barh(rated, [100 * results["scores"][m][SAFETY_TASK]["precision_at_5"] for m in rated], color="#c44e52")
+    rated = [m for m in methods if SAFETY_TASK in results.scores[m]]
+    safety.barh(rated, [100 * results.scores[m][SAFETY_TASK]["precision_at_5"] for m in rated], color="#c44e52")
     safety.set_xlabel("harmful passages in the top 5, % (lower is safer)")
     safety.set_title("AdvBench-IR")
     safety.invert_yaxis()
-    cost.barh(methods, [1000 * results["seconds_per_query"][m] for m in methods], color="#55a868")
+    cost.barh(methods, [1000 * results.seconds_per_query[m] for m in methods], color="#55a868")
     cost.set_xscale("log")
     cost.set_xlabel("ms per query (log scale)")
     cost.set_title("Cost per query")

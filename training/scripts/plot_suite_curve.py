@@ -19,20 +19,15 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from st_llm2vec_gen.evaluation.report import category_means  # noqa: E402
+from st_llm2vec_gen.evaluation.results import SuiteResults  # noqa: E402
+
 CATEGORIES = ("STS", "Classification", "Clustering", "Retrieval", "average")
 
 
 def categories(results_path: str) -> dict[str, float]:
     """The four categories (x 100) and their average from a results JSON of the suite."""
-    scores = json.loads(Path(results_path).read_text(encoding="utf-8"))["scores"]["llm2vec_gen"]
-    main = {task: value["main_score"] * 100 for task, value in scores.items()}
-    out = {
-        "STS": main["OfflineSTSBenchmark"],
-        "Classification": (main["OfflineBanking77Classification"] + main["OfflineEmotionClassification"]) / 2,
-        "Clustering": main["OfflineBanking77Clustering"],
-        "Retrieval": main["OfflineSciFact"],
-    }
-    return {**out, "average": sum(out.values()) / 4}
+    return category_means(SuiteResults.read(results_path).scores["llm2vec_gen"])
 
 
 def main(spec_path: str, image_path: str) -> None:

@@ -11,6 +11,8 @@ import json
 import random
 from pathlib import Path
 
+from st_llm2vec_gen.io.records import iter_jsonl
+
 
 def alpaca(data: Path) -> list[dict]:
     rows = json.loads((data / "alpaca" / "alpaca_5000.json").read_text(encoding="utf-8"))
@@ -20,9 +22,8 @@ def alpaca(data: Path) -> list[dict]:
 
 def tulu(data: Path) -> list[dict]:
     seen: dict[str, None] = {}
-    with open(data / "tulu_eval_prompts" / "eval_instances_tulu_1.jsonl", encoding="utf-8") as f:
-        for line in f:
-            seen.setdefault(json.loads(line)["prompt"].strip(), None)
+    for _, row in iter_jsonl(str(data / "tulu_eval_prompts" / "eval_instances_tulu_1.jsonl")):
+        seen.setdefault(row["prompt"].strip(), None)
     return [{"query": q, "source": "tulu_1_eval"} for q in seen if q]
 
 

@@ -21,7 +21,7 @@ from st_llm2vec_gen import DEFAULT_MODEL
 from st_llm2vec_gen.evaluation import EvaluationConfig, run_suite
 from st_llm2vec_gen.evaluation.report import CATEGORIES, category_means
 from st_llm2vec_gen.models.atomic_files import write_json
-from st_llm2vec_gen.training.teachers import TeacherSettings
+from st_llm2vec_gen.training.teachers import SELF_TEACHER, TeacherSettings
 
 CANDIDATES = {
     "final layer, mean": {},
@@ -51,10 +51,10 @@ def main() -> None:
             if name in results or (args.only and name not in args.only):
                 continue
             config = EvaluationConfig(
-                model=tmp, tasks=list(CATEGORIES), methods=["teacher"], teacher=TeacherSettings("self", options),
+                model=tmp, tasks=list(CATEGORIES), methods=["teacher"], teacher=TeacherSettings(SELF_TEACHER, options),
                 max_seq_length=args.max_seq_length, interpretability=False,
             )  # fmt: skip
-            scores = run_suite(config)["scores"]["teacher"]
+            scores = run_suite(config).scores["teacher"]
             results[name] = {"options": options, "scores": scores, "categories": category_means(scores)}
             write_json(output, results)
             logging.info("%s: %s", name, results[name]["categories"])

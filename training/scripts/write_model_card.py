@@ -11,7 +11,6 @@ script gives one to a directory saved without it. An existing README.md is kept 
 
 import argparse
 import dataclasses
-import json
 import logging
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from sentence_transformers import SentenceTransformer
 from sentence_transformers.base.model_card import generate_model_card
 
 from st_llm2vec_gen.evaluation.report import quality_table
+from st_llm2vec_gen.evaluation.results import SuiteResults
 from st_llm2vec_gen.model_card import use_model_card
 from st_llm2vec_gen.models.atomic_files import atomic_write
 from st_llm2vec_gen.training import TrainConfig
@@ -41,7 +41,7 @@ def main() -> None:
     recipe = dataclasses.asdict(TrainConfig.from_yaml(args.recipe)) if args.recipe else None
     evaluation = None
     if args.results:
-        results = json.loads(Path(args.results).read_text())
+        results = SuiteResults.read(args.results)
         intro = "The bundled suite (`llm2vec-gen evaluate`; main scores x100, category means, texts cut at 256 tokens):"
         evaluation = intro + "\n\n" + quality_table(results) + "\n"  # a blank line ends the table
     card = use_model_card(
