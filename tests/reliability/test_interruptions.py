@@ -24,6 +24,10 @@ from st_llm2vec_gen.training.run import TrainConfig, resume_point, train
 SLOW_TRAIN = Path(__file__).with_name("slow_train.py")
 
 
+RESUME = {"args.resume_from_checkpoint": True}
+"""The override that resumes from the newest complete checkpoint."""
+
+
 def write_recipe(folder: Path, backbone: str, output_dir: Path) -> Path:
     """A 24-step run on 16 pairs (3 epochs), checkpointing every 4 steps."""
     rows = [{"query": f"Question {i} about bears?", "response": f"Answer {i}: on the sea ice."} for i in range(16)]
@@ -69,7 +73,7 @@ def test_train_killed_with_sigkill_resumes_to_the_uninterrupted_result(llama_pat
     assert process.wait(timeout=60) == -signal.SIGKILL  # killed mid-run, not finished
     assert not (tmp_path / "killed" / "final").exists()
 
-    resumed = TrainConfig.from_yaml(str(recipe), **{"args.resume_from_checkpoint": True})
+    resumed = TrainConfig.from_yaml(str(recipe), **RESUME)
     assert resume_point(resumed) is not None
     train(resumed)
     assert_same_head(head(tmp_path / "killed"), head(tmp_path / "reference"))
@@ -88,7 +92,7 @@ def test_an_incomplete_checkpoint_is_skipped_on_resume(llama_path, tmp_path):
     partial.mkdir()
     shutil.copy(tmp_path / "reference" / "checkpoint-20" / "model.safetensors", partial)
 
-    config = TrainConfig.from_yaml(str(write_recipe(tmp_path, llama_path, run)), **{"args.resume_from_checkpoint": True})
+    config = TrainConfig.from_yaml(str(write_recipe(tmp_path, llama_path, run)), **RESUME)
     assert resume_point(config) == str(run / "checkpoint-16")
     train(config)
     assert_same_head(head(run), head(tmp_path / "reference"))
@@ -97,6 +101,6 @@ def test_an_incomplete_checkpoint_is_skipped_on_resume(llama_path, tmp_path):
 def test_resume_with_no_complete_checkpoint_starts_over(llama_path, tmp_path, caplog):
     run = tmp_path / "run"
     (run / "checkpoint-4").mkdir(parents=True)  # killed while writing the very first checkpoint
-    config = TrainConfig.from_yaml(str(write_recipe(tmp_path, llama_path, run)), **{"args.resume_from_checkpoint": True})
+    config = TrainConfig.from_yaml(str(write_recipe(tmp_path, llama_path, run)), **RESUME)
     assert resume_point(config) is None
     assert "No complete checkpoint" in caplog.text
