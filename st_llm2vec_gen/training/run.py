@@ -15,6 +15,7 @@ from ..io.records import load_pairs
 from ..losses import LLM2VecGenLoss
 from ..model_card import use_model_card
 from ..models.atomic_files import check_writable, write_json
+from ..models.locations import looks_like_path
 from .config import TrainConfig
 from .dataset import training_dataset
 from .labels import LabelStore, teacher_labels
@@ -23,6 +24,17 @@ from .teachers import check_teacher_dim
 from .trainer import LLM2VecGenTrainer
 
 logger = logging.getLogger(__name__)
+
+
+def _check_init_from(init_from: str | None) -> None:
+    """Refuses a local ``init_from`` that is not there, before anything loads, saying how to restore a pruned head."""
+    if init_from and looks_like_path(init_from) and not os.path.exists(init_from):
+        head = init_from.removesuffix("/").removesuffix("/final")
+        raise FileNotFoundError(
+            f"init_from {init_from} does not exist. A committed head of an earlier stage that was pruned from the "
+            f"tree comes back from git: `git log --oneline --diff-filter=D -1 -- {head}` names the commit that "
+            f"removed it, `git checkout <commit>^ -- {head}` restores it."
+        )
 
 
 def train(config: TrainConfig):
@@ -35,6 +47,7 @@ def train(config: TrainConfig):
         ValueError: For bad data, or an earlier run in ``output_dir`` that would be replaced.
     """
     _check_output_dir(config)
+    _check_init_from(config.init_from)
     pairs = load_pairs(config.data.paths, config.data.limit)  # fail fast on bad data
     resume = resume_point(config)
     teacher = None if config.teacher.is_self else config.teacher.build_teacher()

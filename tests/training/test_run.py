@@ -189,3 +189,12 @@ def test_train_starts_from_init_from(llama_path, tmp_path):
     for name, weight in _head(start).items():
         torch.testing.assert_close(trained[name], weight, rtol=0, atol=1e-8)
     assert not torch.allclose(fresh["compression_tokens"], _head(start)["compression_tokens"])
+
+
+def test_train_names_a_missing_init_from_head_before_loading_anything(tmp_path):
+    """A recipe of an earlier stage whose start head was pruned from the tree: one line that says how to restore it."""
+    gone = "training/runs/smollm2-135m-v9/final"
+    model = LLM2VecGenConfig(backbone="/nonexistent/backbone")  # a check after the backbone loads would fail on this
+    config = TrainConfig(model, data=DataSettings([_pairs(tmp_path)]), init_from=gone, args=_args(tmp_path))
+    with pytest.raises(FileNotFoundError, match=r"init_from training/runs/smollm2-135m-v9/final does not exist.*git log"):
+        train(config)
