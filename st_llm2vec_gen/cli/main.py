@@ -132,6 +132,12 @@ def _add_encode_options(cmd: argparse.ArgumentParser) -> None:
     add_ray_options(cmd)
 
 
+def _add_decode_options(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--prompt-name", default=None, help="the model's prompt to use, e.g. query, document")
+    cmd.add_argument("--max-new-tokens", type=positive_int, default=64, help="at most 4096 (default 64)")
+    cmd.add_argument("--top-k", type=positive_int, default=10, help="logit-lens words per text (default 10)")
+
+
 def _decode(args: argparse.Namespace) -> None:
     texts = _read_texts(args)
     model = _load_model(args.model)
@@ -203,22 +209,18 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(run=_train)
 
     texts_commands = (
-        ("encode", _encode, "embed a corpus into chunk files with ids (resumable, shardable), or texts into a .npy"),
-        ("decode", _decode, "decode texts' embeddings back to text, with the logit lens"),
-    )
-    for name, run, what in texts_commands:
+        ("encode", _encode, _add_encode_options,
+         "embed a corpus into chunk files with ids (resumable, shardable), or texts into a .npy"),
+        ("decode", _decode, _add_decode_options, "decode texts' embeddings back to text, with the logit lens"),
+    )  # fmt: skip
+    for name, run, add_own_options, what in texts_commands:
         cmd = sub.add_parser(name, help=what)
         cmd.add_argument("--model", required=True, help="an LLM2Vec-Gen model directory or hub id")
         cmd.add_argument("texts", nargs="*", help="texts (or use --input)")
         cmd.add_argument("--input", help="JSONL/JSON/CSV file of texts")
         cmd.add_argument("--column", default=None, help="text column of --input")
         cmd.set_defaults(run=run)
-        if name == "encode":
-            _add_encode_options(cmd)
-        else:
-            cmd.add_argument("--prompt-name", default=None, help="the model's prompt to use, e.g. query, document")
-            cmd.add_argument("--max-new-tokens", type=positive_int, default=64, help="at most 4096 (default 64)")
-            cmd.add_argument("--top-k", type=positive_int, default=10, help="logit-lens words per text (default 10)")
+        add_own_options(cmd)
 
     conv = sub.add_parser(
         "convert", help="convert a published LLM2Vec-Gen checkpoint into a sentence-transformers model"
