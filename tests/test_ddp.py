@@ -9,7 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sentence_transformers import SentenceTransformer
+
+pytestmark = pytest.mark.slow  # end to end, other processes: `pytest -m slow` (CI runs it)
 
 
 def test_torchrun_two_processes(llama_path, tmp_path):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.backbone
+pytestmark = [pytest.mark.backbone, pytest.mark.slow]
 EXAMPLES = Path(__file__).parents[1] / "examples"
 
 

@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 from sentence_transformers import SentenceTransformer
 
+pytestmark = pytest.mark.slow  # end to end, other processes: `pytest -m slow` (CI runs it)
+
 EXAMPLES = Path(__file__).parents[2] / "examples"
 CASES = {  # example -> the packages it needs
     "retrieval_langchain": ("langchain_huggingface", "langchain_community", "faiss"),

@@ -14,9 +14,12 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from sentence_transformers import SentenceTransformer
 
 from st_llm2vec_gen import LLM2VecGen, create_model
+
+pytestmark = pytest.mark.slow  # end to end, other processes: `pytest -m slow` (CI runs it)
 
 TEXTS = ["Where do polar bears live?", "Paris is the capital of France.", "Photosynthesis makes sugar."] * 3
 

@@ -17,6 +17,8 @@ from st_llm2vec_gen.cli.main import main
 from st_llm2vec_gen.corpus.ray_encoding import encode_ray_dataset
 from st_llm2vec_gen.corpus.ray_output import encode_to_parquet, load_parquet_embeddings
 
+pytestmark = pytest.mark.slow  # end to end, other processes: `pytest -m slow` (CI runs it)
+
 ROWS = 520
 # 2 actors of half a CPU each leave the 2-CPU cluster room for Ray's read and write tasks; 120-row blocks: 5 blocks.
 POOL = {"actors": 2, "num_cpus": 0.5, "batch_size": 40, "block_rows": 120}
@@ -125,20 +127,3 @@ def test_a_batch_that_fails_once_is_retried_nothing_lost_or_duplicated(
     ids, vectors = load_parquet_embeddings(out)
     assert ids == list(range(ROWS))
     np.testing.assert_allclose(vectors, reference["document"], atol=1e-5, rtol=0)
-
-
-def test_a_pool_that_takes_every_cpu_is_named_with_the_fix():
-    from st_llm2vec_gen.io.ray_cluster import check_room
-
-    assert "--cpus-per-actor" in check_room(2, 1.0, 2.0)  # the read tasks would wait forever
-    assert check_room(2, 0.5, 2.0) is None and check_room((1, 8), 1.0, 4.0) is None
-
-
-def test_the_default_cpus_per_actor_leave_room_for_reading():
-    """The default pool (2 actors) must not stall a 2-CPU machine, as 1 CPU per actor did."""
-    from st_llm2vec_gen.io.ray_cluster import check_room, fitting_cpus
-
-    for actors, cluster in ((2, 2.0), (1, 2.0), (4, 2.0), ((2, 8), 16.0), (3, 64.0)):
-        cpus = fitting_cpus(actors, cluster)
-        assert 0.25 <= cpus <= 1.0 and (check_room(actors, cpus, cluster) is None or cpus == 0.25), (actors, cluster)
-    assert fitting_cpus(2, 2.0) == 0.5 and fitting_cpus(1, 64.0) == 1.0

@@ -12,6 +12,8 @@ from tiny_models import save_chat_backbone
 
 from st_llm2vec_gen.cli.main import main
 
+pytestmark = pytest.mark.slow  # end to end, other processes: `pytest -m slow` (CI runs it)
+
 QUERIES = [f"Question {i}: where do polar bears and penguins live, and why {'so ' * (i % 5)}far?" for i in range(10)]
 SETTINGS = ["--max-new-tokens", "6", "--batch-size", "3"]
 

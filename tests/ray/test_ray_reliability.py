@@ -17,6 +17,8 @@ from sentence_transformers import SentenceTransformer
 from st_llm2vec_gen.cli.main import main
 from st_llm2vec_gen.corpus.ray_output import encode_to_parquet, load_parquet_embeddings
 
+pytestmark = pytest.mark.slow  # end to end, other processes: `pytest -m slow` (CI runs it)
+
 ROWS = 48
 POOL = {"actors": 2, "num_cpus": 0.5, "batch_size": 8, "block_rows": 8}
 

@@ -16,10 +16,13 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
 from st_llm2vec_gen.training.run import TrainConfig, resume_point, train
+
+pytestmark = pytest.mark.slow  # end to end, other processes: `pytest -m slow` (CI runs it)
 
 SLOW_TRAIN = Path(__file__).with_name("slow_train.py")
 

@@ -18,6 +18,8 @@ from st_llm2vec_gen import DEFAULT_MODEL
 pytest.importorskip("litserve")  # the `serve` extra
 from st_llm2vec_gen.serving.spec import BATCH_HEADER  # noqa: E402 - needs litserve
 
+pytestmark = pytest.mark.slow  # end to end, other processes: `pytest -m slow` (CI runs it)
+
 QUERIES = ["Where do polar bears live?", "What is the capital of France?", "How does photosynthesis work?"]
 DOCUMENTS = ["Polar bears live on the Arctic sea ice.", "Paris is the capital of France, on the Seine."]
 ATOL = 1e-5

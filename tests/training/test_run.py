@@ -196,5 +196,6 @@ def test_train_names_a_missing_init_from_head_before_loading_anything(tmp_path):
     gone = "training/runs/smollm2-135m-v9/final"
     model = LLM2VecGenConfig(backbone="/nonexistent/backbone")  # a check after the backbone loads would fail on this
     config = TrainConfig(model, data=DataSettings([_pairs(tmp_path)]), init_from=gone, args=_args(tmp_path))
-    with pytest.raises(FileNotFoundError, match=r"init_from training/runs/smollm2-135m-v9/final does not exist.*git log"):
+    message = r"init_from training/runs/smollm2-135m-v9/final does not exist.*git log"
+    with pytest.raises(FileNotFoundError, match=message):
         train(config)
