@@ -140,11 +140,12 @@ def write_pairs(folder: Path, count: int = 32) -> Path:
 def training_settings(setup: Setup, output_dir: Path, steps: int) -> dict:
     """A bf16 + autocast + activation checkpointing run of ``steps`` steps, the recipes' GPU settings."""
     return {
-        "backbone": setup.backbone, "data": str(write_pairs(output_dir.parent)), "output_dir": str(output_dir),
-        "num_tokens": 4, "max_seq_length": 64, "dtype": "bfloat16", "bf16": True, "activation_checkpointing": True,
-        "attn_implementation": "sdpa", "batch_size": 8, "max_steps": steps, "schedule_steps": None,
-        "warmup_steps": 0, "learning_rate": 1e-3, "logging_steps": 1, "save_steps": steps,
-        "extra_args": {"use_cpu": True} if setup.device == "cpu" else {},
+        "model": {"backbone": setup.backbone, "num_tokens": 4, "max_seq_length": 64},
+        "data": {"paths": [str(write_pairs(output_dir.parent))]},
+        "dtype": "bfloat16", "attn_implementation": "sdpa", "batch_size": 8, "max_steps": steps, "schedule_steps": None,
+        "args": {"output_dir": str(output_dir), "bf16": True, "activation_checkpointing": True, "warmup_steps": 0,
+                 "learning_rate": 1e-3, "logging_steps": 1, "save_steps": steps,
+                 **({"use_cpu": True} if setup.device == "cpu" else {})},
     }  # fmt: skip
 
 
