@@ -32,7 +32,8 @@ def categories(results_path: str) -> dict[str, float]:
 
 def main(spec_path: str, image_path: str) -> None:
     spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
-    points = sorted((p["samples"], categories(p["results"]), p["label"]) for p in spec["points"] if not p.get("side"))
+    chain = [p for p in spec["points"] if not p.get("side")]
+    points = [(p["samples"], categories(p["results"]), p["label"]) for p in sorted(chain, key=lambda p: p["samples"])]
     side = [(p["samples"], categories(p["results"]), p["label"]) for p in spec["points"] if p.get("side")]
     teachers = json.loads(Path(spec["teachers"]).read_text(encoding="utf-8"))
     fig, axes = plt.subplots(1, len(CATEGORIES), figsize=(17, 3.8))
