@@ -97,6 +97,7 @@ def run_cli(args: list[str], **kwargs) -> subprocess.Popen:
     return subprocess.Popen(command, env=env, cwd=ROOT, stderr=subprocess.DEVNULL, **kwargs)
 
 
+@pytest.mark.slow  # a killed run in another process
 def test_resume_after_kill_9_gives_the_bytes_of_an_uninterrupted_run(model_dir, tmp_path):
     corpus = write_jsonl(tmp_path / "c.jsonl", 1000)
     common = ["encode", "--model", model_dir, "--input", corpus, "--id-column", "id", "--prompt-name", "document",

@@ -147,6 +147,7 @@ def test_generate_booleans_are_strict(value, expected):
     assert args.do_sample is expected
 
 
+@pytest.mark.slow  # killed runs in another process
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
 def test_generate_killed_and_rerun_loses_and_duplicates_nothing(chat_backbone, tmp_path, sig):
     queries, out = write_queries(tmp_path / "q.jsonl", 40), tmp_path / "r.jsonl"
