@@ -260,7 +260,9 @@ class Pairs:
         return len(self.queries)
 
 
-def load_pairs(path: str | list[str], limit: int | None = None) -> Pairs:
+def load_pairs(
+    path: str | list[str], limit: int | None = None, file_limits: list[int | None] | None = None
+) -> Pairs:
     """Reads query/response pairs from one file or several, refusing missing or empty fields before any model loads.
 
     Pairs whose response is empty (the LLM answered with nothing) are skipped with a warning: there is no target to
@@ -269,6 +271,8 @@ def load_pairs(path: str | list[str], limit: int | None = None) -> Pairs:
     Args:
         path: A source :func:`read_records` reads, with ``query`` and ``response`` columns, or a list of them.
         limit: Use only the first ``limit`` pairs.
+        file_limits: One per path: read only the first N rows of that file (``None``: all of them), so a file that
+            grows (a response snapshot) does not shift which rows of the later files are read.
 
     Returns:
         The pairs, with each row's flag of a response cut at the generation limit (``truncated``).
@@ -280,10 +284,11 @@ def load_pairs(path: str | list[str], limit: int | None = None) -> Pairs:
     paths = [path] if isinstance(path, str) else list(path)
     if not paths:
         raise ValueError("No training data given: name at least one file of query/response pairs.")
+    file_limits = check_file_limits(paths, file_limits)
     kept: list[dict[str, Any]] = []
     seen: set[str] = set()
-    for source in paths:
-        rows = [row for row in _pairs_of(source) if row["query"] not in seen]
+    for source, file_limit in zip(paths, file_limits):
+        rows = [row for row in _pairs_of(source, file_limit) if row["query"] not in seen]
         seen.update(row["query"] for row in rows)
         kept += rows
     kept = kept[:limit]
@@ -294,9 +299,21 @@ def load_pairs(path: str | list[str], limit: int | None = None) -> Pairs:
     )
 
 
-def _pairs_of(path: str) -> list[dict[str, Any]]:
-    """The checked rows of one pair file, without those whose response is empty."""
-    rows = read_records(path)
+def check_file_limits(paths: list[str], file_limits: list[int | None] | None) -> list[int | None]:
+    """The per-file row limits, one per path (all ``None`` when not given); refuses a wrong count or a limit < 1."""
+    if file_limits is None:
+        return [None] * len(paths)
+    if len(file_limits) != len(paths):
+        raise ValueError(f"file_limits has {len(file_limits)} entries for {len(paths)} paths: give one per path "
+                         "(null reads the whole file)")
+    if any(limit is not None and limit < 1 for limit in file_limits):
+        raise ValueError(f"each of file_limits must be >= 1 or null (the whole file), got {file_limits}")
+    return list(file_limits)
+
+
+def _pairs_of(path: str, limit: int | None = None) -> list[dict[str, Any]]:
+    """The checked rows of one pair file (its first ``limit`` rows), without those whose response is empty."""
+    rows = read_records(path)[:limit]
     for column in ("query", "response"):
         bad = [i for i, row in enumerate(rows) if not isinstance(row.get(column), str)]
         if column == "query":

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..io.records import check_file_limits
 from ..io.settings import build, coerce
 from ..models.backbones import check_dtype
 from ..models.config import LLM2VecGenConfig
@@ -59,18 +60,23 @@ class DataSettings:
             by the module as at inference (``encode_query``). A query that already starts with one of the model's
             prompts (e.g. a passage wrapped in the document prompt) is trained with that prompt instead.
         group_by_length: Batches of pairs of similar length (:class:`LengthGroupedBatchSampler`): less padding.
+        file_limits: One per path: read only the first N rows of that file (null: all). Pins a recipe's rows while
+            a response snapshot grows, which a total ``limit`` does not when a later file follows the growing one.
     """
 
     paths: list[str] = field(default_factory=lambda: ["training/data/responses.jsonl"])
     limit: int | None = None
     query_prompt: str | None = None
     group_by_length: bool = True
+    file_limits: list[int | None] | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.paths, str):
             self.paths = [self.paths]
         if self.limit is not None and self.limit < 1:
             raise ValueError(f"limit must be >= 1 (or null for all pairs), got {self.limit}")
+        if self.file_limits is not None:
+            check_file_limits(self.paths, self.file_limits)
 
 
 DEFAULT_ARGS: dict[str, Any] = {

@@ -48,7 +48,7 @@ def train(config: TrainConfig):
     """
     _check_output_dir(config)
     _check_init_from(config.init_from)
-    pairs = load_pairs(config.data.paths, config.data.limit)  # fail fast on bad data
+    pairs = load_pairs(config.data.paths, config.data.limit, config.data.file_limits)  # fail fast on bad data
     resume = resume_point(config)
     teacher = None if config.teacher.is_self else config.teacher.build_teacher()
     model = create_model(**_module_kwargs(config, teacher.dim if teacher else None))

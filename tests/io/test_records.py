@@ -145,3 +145,21 @@ def test_a_byte_that_is_not_utf8_is_named_with_its_file_and_line_by_every_reader
         read_texts(str(path))  # decode --input, generate --queries
     with pytest.raises(ValueError, match=expected):
         CorpusInput(path=str(path)).count()  # encode --input
+
+
+def test_file_limits_pin_each_file_so_a_grown_earlier_file_does_not_shift_the_later_ones(tmp_path):
+    corpus = [{"query": f"c{i}", "response": f"r{i}"} for i in range(5)]
+    extra = [{"query": "e0", "response": "x"}, {"query": "c1", "response": "dup"}, {"query": "e1", "response": "y"}]
+    small = write_jsonl(tmp_path / "small.jsonl", corpus[:3])
+    grown = write_jsonl(tmp_path / "grown.jsonl", corpus)  # the same file, later, with more rows
+    other = write_jsonl(tmp_path / "other.jsonl", extra)
+    before = load_pairs([small, other], limit=5)  # a total limit pins the rows only while `small` stays small
+    assert before.queries == ["c0", "c1", "c2", "e0", "e1"]  # c1 read earlier: its second copy is skipped
+    assert load_pairs([grown, other], limit=5).queries != before.queries
+    assert load_pairs([grown, other], file_limits=[3, None]) == before
+    assert load_pairs([grown, other], file_limits=[None, 1]).queries == ["c0", "c1", "c2", "c3", "c4", "e0"]
+    assert load_pairs([grown, other], limit=4, file_limits=[3, None]).queries == before.queries[:4]
+    with pytest.raises(ValueError, match="one per path"):
+        load_pairs([grown, other], file_limits=[3])
+    with pytest.raises(ValueError, match=">= 1"):
+        load_pairs([grown, other], file_limits=[0, None])

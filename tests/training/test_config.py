@@ -134,6 +134,21 @@ def test_the_committed_v9_recipe_holds_what_its_flat_form_held():
         "outputs/smollm2-135m-v9", 4, 5e-4, 0.3)  # fmt: skip
 
 
+def test_recipes_reading_the_corpus_before_another_file_pin_it_per_file():
+    """A total limit pins the rows only while the growing corpus snapshot is the last file read."""
+    from st_llm2vec_gen.io.records import load_pairs
+
+    for recipe in RECIPES:
+        data = TrainConfig.from_yaml(str(recipe)).data
+        corpus = [i for i, path in enumerate(data.paths) if "corpus/responses" in path]
+        if corpus and corpus[0] < len(data.paths) - 1:
+            assert data.file_limits and data.file_limits[corpus[0]], f"{recipe.name} must pin its corpus rows"
+    v17 = TrainConfig.from_yaml(str(RECIPES_DIR / "smollm2-135m-cpu-v17.yaml")).data
+    pairs = load_pairs(v17.paths, v17.limit, v17.file_limits)
+    sentiment = load_pairs(v17.paths[2])
+    assert len(pairs.queries) == 1200 + 17063 + 2580 and pairs.queries[-2580:] == sentiment.queries
+
+
 def test_extends_merges_blocks_key_by_key_and_refuses_a_circle(tmp_path):
     (tmp_path / "base.yaml").write_text(
         "batch_size: 8\nargs: {learning_rate: 0.001, seed: 3}\nmodel: {num_tokens: 4}\n"
