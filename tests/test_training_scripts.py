@@ -36,3 +36,40 @@ def test_build_instructed_queries_remakes_the_committed_file(tmp_path):
     prompts = json.loads((ROOT / "st_llm2vec_gen" / "default_model" / "config_sentence_transformers.json").read_text())
     assert [r["prompt_name"] for r in rows[:3]] == ["STS", "Classification", "Clustering"]
     assert all(r["query"].startswith(prompts["prompts"][r["prompt_name"]] + " ") for r in rows)
+
+
+def test_average_heads_writes_the_mean_head_as_a_loadable_model_and_refuses_mismatches(tmp_path, llama_path):
+    import torch
+    from safetensors.torch import load_file
+    from sentence_transformers import SentenceTransformer
+
+    from st_llm2vec_gen import create_model
+
+    folders = []
+    for seed, tokens in ((0, 2), (1, 2), (2, 3)):
+        folders.append(tmp_path / f"run{seed}")
+        model = create_model(llama_path, num_tokens=tokens, max_seq_length=32)
+        with torch.no_grad():  # a trained head: its own values in every tensor
+            for parameter in model[0].head.parameters():
+                parameter.copy_(torch.randn(parameter.shape, generator=torch.Generator().manual_seed(seed)))
+        model.save(str(folders[-1]))
+    heads = [load_file(str(f / "model.safetensors")) for f in folders[:2]]
+    assert all(not torch.equal(heads[0][name], heads[1][name]) for name in heads[0])
+    out = tmp_path / "soup"
+    run("training/scripts/average_heads.py", str(folders[0]), str(folders[1]), "--output", str(out))
+    soup = load_file(str(out / "model.safetensors"))
+    for name, tensor in soup.items():
+        assert torch.allclose(tensor, (heads[0][name].double() + heads[1][name].double()).div(2).float(), atol=0)
+    model = SentenceTransformer(str(out), device="cpu", trust_remote_code=True)
+    assert torch.equal(model[0].head.compression_tokens.detach(), soup["compression_tokens"])
+    assert model.encode(["a text"]).shape == (1, model.get_sentence_embedding_dimension())
+
+    def refused(*args: str) -> str:
+        result = subprocess.run([sys.executable, "training/scripts/average_heads.py", *args], capture_output=True,
+                                text=True, timeout=600, cwd=ROOT)
+        assert result.returncode != 0
+        return result.stderr.strip().splitlines()[-1]
+
+    assert "exists; pass --overwrite" in refused(str(folders[0]), str(folders[1]), "--output", str(out))
+    assert "differs from" in refused(str(folders[0]), str(folders[2]), "--output", str(tmp_path / "mixed"))
+    assert not (tmp_path / "mixed").exists()
