@@ -28,10 +28,11 @@ def test_recipes_parse(recipe):
 
 
 KEPT_HEADS = {"training/runs/smollm2-135m-v7/final", "training/runs/smollm2-135m-v14/final",
-              "training/runs/smollm2-135m-v15/final", "training/runs/smollm2-135m-v17/final"}  # fmt: skip
+              "training/runs/smollm2-135m-v15/final", "training/runs/smollm2-135m-v17/final",
+              "training/runs/smollm2-135m-v18-batch-32/final"}  # fmt: skip
 """The heads the tree keeps (docs/training.md section 5): the stored reference's, stage 13's recipe's start, stage 13
-(the start of stages 14, 15 and the teacher variant) and stage 15 (the start of stage 16's recipes); the other
-stages' heads were pruned (git history has them)."""
+(the start of stages 14, 15 and the teacher variant), stage 15 (the start of stage 16's recipes) and stage 16 (the
+shipped default, the start of stage 17's); the other stages' heads were pruned (git history has them)."""
 CURRENT = [r for r in RECIPES if (TrainConfig.from_yaml(str(r)).init_from or "") in KEPT_HEADS]
 
 
@@ -39,7 +40,7 @@ def test_the_kept_heads_are_in_the_tree_and_the_latest_recipes_start_from_them()
     assert all((ROOT / head / "llm2vec_gen_config.json").is_file() for head in KEPT_HEADS)
     starts = {r.stem for r in CURRENT}
     assert {"smollm2-135m-cpu-v15", "smollm2-135m-cpu-v16", "smollm2-135m-cpu-v17", "smollm2-135m-cpu-v18",
-            "smollm2-135m-cpu-v18-batch-32"} <= starts, starts
+            "smollm2-135m-cpu-v18-batch-32", "smollm2-135m-cpu-v19"} <= starts, starts
 
 
 @pytest.mark.parametrize("recipe", CURRENT, ids=lambda p: p.stem)
