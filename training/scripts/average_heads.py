@@ -18,32 +18,27 @@ import tempfile
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
 
 from st_llm2vec_gen.models.atomic_files import atomic_write
+from st_llm2vec_gen.models.saved_format import CONFIG_NAME, ST_CONFIG_NAME, WEIGHTS_NAME, read_weights, write_weights
 
-WEIGHTS = "model.safetensors"
-SETTINGS = ("llm2vec_gen_config.json", "config_sentence_transformers.json", "modules.json")
+SETTINGS = (CONFIG_NAME, ST_CONFIG_NAME, "modules.json")
 
 
 def read_head(folder: Path) -> dict[str, torch.Tensor]:
-    """The head's tensors, each checked finite; a clear error for a missing or unreadable file."""
-    path = folder / WEIGHTS
-    if not path.is_file():
-        raise FileNotFoundError(f"{folder} has no {WEIGHTS}: give the `final` folder of a training run")
-    try:
-        tensors = load_file(str(path))
-    except Exception as error:  # safetensors raises its own types for a corrupt file
-        raise ValueError(f"{path} cannot be read as safetensors ({error}): is the file complete?") from error
-    for name, tensor in tensors.items():
-        if not torch.isfinite(tensor).all():
-            raise ValueError(f"{path}: {name} holds NaN or inf; that run diverged and cannot be averaged")
-    return tensors
+    """The head's tensors (:func:`read_weights`: a corrupt file or NaN/inf refused, naming the file)."""
+    if not (folder / WEIGHTS_NAME).is_file():
+        raise FileNotFoundError(f"{folder} has no {WEIGHTS_NAME}: give the `final` folder of a training run")
+    return read_weights(str(folder / WEIGHTS_NAME))
 
 
 def check_same_settings(folders: list[Path]) -> None:
     """Refuses heads whose saved settings differ: their weights mean different things."""
     first = folders[0]
+    for folder in folders:
+        missing = [name for name in SETTINGS if not (folder / name).is_file()]
+        if missing:
+            raise FileNotFoundError(f"{folder} lacks {missing}: give the `final` folder of a training run")
     for folder in folders[1:]:
         for name in SETTINGS:
             mine, theirs = (json.loads((f / name).read_text(encoding="utf-8")) for f in (first, folder))
@@ -75,9 +70,9 @@ def write_soup(folders: list[Path], output: Path, overwrite: bool) -> None:
     staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
     try:
         for path in folders[0].iterdir():
-            if path.is_file() and path.name != WEIGHTS:
+            if path.is_file() and path.name != WEIGHTS_NAME:
                 shutil.copy2(path, staging / path.name)
-        atomic_write(staging / WEIGHTS, lambda tmp: save_file(weights, tmp, metadata={"format": "pt"}))
+        write_weights(str(staging), weights)
         note = "\n\nThis head is the uniform average of the heads of: " + ", ".join(str(f) for f in folders) + ".\n"
         readme = staging / "README.md"
         text = readme.read_text(encoding="utf-8") if readme.exists() else ""
@@ -98,7 +93,10 @@ def main() -> None:
     args = parser.parse_args()
     if len(args.heads) < 2:
         parser.error("give at least two heads to average")
-    write_soup(args.heads, args.output, args.overwrite)
+    try:
+        write_soup(args.heads, args.output, args.overwrite)
+    except (OSError, ValueError) as error:  # a user's mistake or a bad file: the message, not a stack trace
+        raise SystemExit(f"average_heads.py: {error}") from None
     print(f"wrote {args.output}: mean of {len(args.heads)} heads")
 
 
